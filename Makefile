@@ -1,0 +1,52 @@
+# Deep Learning by Experiment. `make book` builds the site, `make test` runs every test.
+# Each target does its own set-up: a virtual environment in .venv with course_lib installed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# A CPU build of PyTorch. Override, e.g. `make test TORCH=torch`, to take another build.
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
+
+.PHONY: help venv book test test-fast lab execute bench selftest clean
+
+help:
+	@echo "make book     build the website into _build/html"
+	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
+	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
+	@echo "make bench    measure each notebook's execution time and peak memory"
+	@echo "make clean    remove the build and the virtual environment"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet -e ".[book,dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "Open _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab chapters
+
+execute: $(STAMP)
+	$(BIN)/python -m course_lib.notebooks execute $(NOTEBOOKS)
+
+bench: $(STAMP)
+	$(BIN)/python -m course_lib.notebooks bench $(NOTEBOOKS)
+
+selftest: $(STAMP)
+	$(BIN)/python -m course_lib.grade --self-test
+
+clean:
+	rm -rf _build $(VENV)

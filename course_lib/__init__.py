@@ -1,0 +1,29 @@
+"""course_lib: the shared library of Deep Learning by Experiment.
+
+One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
+docstring names the chapter that introduces it.
+"""
+from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from course_lib.diagnostics import (
+    ActivationStats,
+    GradientNormRecorder,
+    activation_stats,
+    gradient_norms,
+    record_activations,
+)
+from course_lib.environment import environment_report, on_colab
+from course_lib.models import MLP, init_weights
+from course_lib.grading import check, solution
+from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
+from course_lib.reproducibility import seed_everything
+from course_lib.training import Callback, History, accuracy, evaluate, fit
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ActivationStats", "Callback", "MLP", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
+    "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
+    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
+    "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
+    "solution", "use_course_style",
+]

@@ -1,0 +1,194 @@
+"""Exercises of chapter 2, Activation functions (`exercises/02_activation_functions.ipynb`)."""
+from __future__ import annotations
+
+import torch
+
+from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
+
+
+def _inputs(*extra: list[float]) -> list[Case]:
+    g = torch.Generator().manual_seed(2)
+    cases = [Case((torch.randn(n, generator=g) * 3,)) for n in (5, 17)]
+    cases.append(Case((torch.randn(4, 3, generator=g),)))
+    cases += [Case((torch.tensor(values),)) for values in extra]
+    return cases
+
+
+# ---- activations.step: the binary step ------------------------------------------------------
+
+def step(x: torch.Tensor) -> torch.Tensor:
+    """Heaviside step: 1.0 where x >= 0, else 0.0, with the dtype and shape of x."""
+    return (x >= 0).to(x.dtype)
+
+
+def _step_strict(x):
+    return (x > 0).to(x.dtype)
+
+
+def _step_bool(x):
+    return x >= 0
+
+
+register(Exercise(
+    id="activations.step",
+    reference=step,
+    cases=lambda: _inputs([-2.0, 0.0, 3.0], [0.0], [-1e-8, 1e-8]),
+    mutants=[
+        Mutant(_step_strict, "At x = 0 the step is 1 in this course (x >= 0), not 0: check the comparison."),
+        Mutant(_step_bool, "A comparison gives a bool tensor; convert it to the input's dtype with .to(x.dtype)."),
+    ],
+))
+
+
+# ---- activations.sigmoid_derivative ---------------------------------------------------------
+
+def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
+    """d sigma / dx = sigma(x) (1 - sigma(x)), elementwise."""
+    s = torch.sigmoid(x)
+    return s * (1 - s)
+
+
+def _sigmoid_derivative_of_input(x):
+    return x * (1 - x)
+
+
+def _sigmoid_derivative_sigma(x):
+    return torch.sigmoid(x)
+
+
+register(Exercise(
+    id="activations.sigmoid_derivative",
+    reference=sigmoid_derivative,
+    cases=lambda: _inputs([0.0], [-30.0, 30.0]),
+    mutants=[
+        Mutant(_sigmoid_derivative_of_input,
+               "sigma'(x) = sigma(x)(1 - sigma(x)): apply the sigmoid first, then use the formula."),
+        Mutant(_sigmoid_derivative_sigma, "That is sigma(x) itself; its derivative is sigma(x)(1 - sigma(x))."),
+    ],
+))
+
+
+# ---- activations.leaky_relu (values and gradients) ------------------------------------------
+
+def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
+    """x where x > 0, negative_slope * x elsewhere; differentiable with autograd."""
+    return torch.where(x > 0, x, negative_slope * x)
+
+
+def _leaky_relu_relu(x, negative_slope=0.01):
+    return torch.relu(x)
+
+
+def _leaky_relu_slope_everywhere(x, negative_slope=0.01):
+    return negative_slope * x
+
+
+def _leaky_relu_detached(x, negative_slope=0.01):
+    return torch.tensor([v if v > 0 else negative_slope * v for v in x.flatten().tolist()]).reshape(x.shape)
+
+
+def _leaky_cases() -> list[Case]:
+    cases = _inputs([-3.0, -0.5, 0.5, 3.0])
+    g = torch.Generator().manual_seed(3)
+    cases.append(Case((torch.randn(6, generator=g),), {"negative_slope": 0.2}, ))
+    return cases
+
+
+register(Exercise(
+    id="activations.leaky_relu",
+    reference=leaky_relu,
+    cases=_leaky_cases,
+    run=call_with_grad,
+    mutants=[
+        Mutant(_leaky_relu_relu, "For x < 0 the output is negative_slope * x, not 0: that is plain ReLU."),
+        Mutant(_leaky_relu_slope_everywhere, "Only negative inputs are scaled; positive inputs pass unchanged."),
+        Mutant(_leaky_relu_detached,
+               "Build the output from tensor operations (torch.where) so that autograd can differentiate it; "
+               "a tensor made from Python numbers has no gradient."),
+    ],
+))
+
+
+# ---- activations.collapse: two linear layers are one ----------------------------------------
+
+def collapse(W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, b) of the single linear map x -> W2 (W1 x + b1) + b2, i.e. W = W2 W1, b = W2 b1 + b2."""
+    return W2 @ W1, W2 @ b1 + b2
+
+
+def _collapse_wrong_order(W1, b1, W2, b2):
+    return W1 @ W2, W2 @ b1 + b2
+
+
+def _collapse_bias_sum(W1, b1, W2, b2):
+    return W2 @ W1, b1 + b2
+
+
+def _collapse_no_first_bias(W1, b1, W2, b2):
+    return W2 @ W1, b2
+
+
+def _collapse_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(4)
+    cases = []
+    for n_in, n_hidden, n_out in [(3, 3, 3), (4, 6, 2), (5, 2, 5), (1, 7, 1)]:
+        cases.append(Case((
+            torch.randn(n_hidden, n_in, generator=g), torch.randn(n_hidden, generator=g),
+            torch.randn(n_out, n_hidden, generator=g), torch.randn(n_out, generator=g),
+        ), label=f"W1 {n_hidden}x{n_in}, b1 ({n_hidden},), W2 {n_out}x{n_hidden}, b2 ({n_out},)"))
+    return cases
+
+
+register(Exercise(
+    id="activations.collapse",
+    reference=collapse,
+    cases=_collapse_cases,
+    atol=1e-5,
+    mutants=[
+        Mutant(_collapse_wrong_order,
+               "The first layer acts first: x -> W1 x, then W2 (W1 x), so the product is W2 @ W1, not W1 @ W2."),
+        Mutant(_collapse_bias_sum, "The first bias also passes through W2: b = W2 b1 + b2."),
+        Mutant(_collapse_no_first_bias, "Don't drop b1: it passes through the second layer as W2 b1."),
+    ],
+))
+
+
+# ---- activations.numerical_derivative -------------------------------------------------------
+
+def numerical_derivative(f, x: torch.Tensor, h: float = 1e-3) -> torch.Tensor:
+    """Central difference (f(x + h) - f(x - h)) / (2h), elementwise, for an elementwise f."""
+    return (f(x + h) - f(x - h)) / (2 * h)
+
+
+def _forward_difference(f, x, h=1e-3):
+    return (f(x + h) - f(x)) / h
+
+
+def _difference_without_2(f, x, h=1e-3):
+    return (f(x + h) - f(x - h)) / h
+
+
+def _derivative_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(8, generator=g, dtype=torch.float64)
+    return [
+        Case((torch.tanh, x), label="f = torch.tanh, x = 8 random float64 values"),
+        Case((torch.exp, x), label="f = torch.exp, x = 8 random float64 values"),
+        Case((torch.sin, torch.linspace(-3, 3, 7, dtype=torch.float64)), label="f = torch.sin, x = linspace(-3, 3, 7)"),
+        Case((torch.square, x, 1e-2), label="f = torch.square, h = 0.01"),
+    ]
+
+
+register(Exercise(
+    id="activations.numerical_derivative",
+    reference=numerical_derivative,
+    cases=_derivative_cases,
+    rtol=1e-9,
+    atol=1e-10,
+    mutants=[
+        Mutant(_forward_difference,
+               "Use the central difference (f(x + h) - f(x - h)) / (2h): its error shrinks like h^2, "
+               "the forward difference's only like h."),
+        Mutant(_difference_without_2, "The two points are 2h apart: divide by 2 * h."),
+    ],
+))

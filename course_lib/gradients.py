@@ -1,0 +1,169 @@
+"""Gradients through depth: deep test networks, per-layer gradient norms, residual MLPs, clipping.
+
+The instruments and remedies of chapter 3 (vanishing and exploding gradients): `deep_mlp` builds
+a deep fully connected network with a chosen activation and initialization, `layer_gradient_norms`
+measures each Linear layer's weight-gradient norm on a batch, `first_last_ratio` condenses them to
+one number, `ResidualMLP` adds skip connections, `ClipGradNorm` clips the global gradient norm
+inside `fit` (Pascanu et al. 2013) and `UpdateNormRecorder` records how far each step moved the
+parameters. The raw per-parameter norms come from `course_lib.diagnostics.gradient_norms`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.diagnostics import gradient_norms
+from course_lib.models import MLP, init_weights
+from course_lib.training import Callback
+
+__all__ = [
+    "ClipGradNorm",
+    "ResidualMLP",
+    "UpdateNormRecorder",
+    "deep_mlp",
+    "first_last_ratio",
+    "layer_gradient_norms",
+    "linear_weight_names",
+]
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def deep_mlp(
+    num_inputs: int,
+    num_classes: int,
+    depth: int = 20,
+    width: int = 64,
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    init: str = "default",
+    gain: float = 1.0,
+    batch_norm: bool = False,
+) -> MLP:
+    """An `MLP` with `depth` Linear layers (depth - 1 hidden layers of `width`), initialized by `init`.
+
+    `init` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal"). Chapter 3.
+    """
+    _check_positive_int("num_inputs", num_inputs)
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("width", width)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
+        raise ValueError(f"depth counts Linear layers and must be an integer >= 2, got {depth!r}")
+    model = MLP([num_inputs] + [width] * (depth - 1) + [num_classes], activation=activation, batch_norm=batch_norm)
+    return init_weights(model, init, gain=gain)
+
+
+def linear_weight_names(model: nn.Module) -> list[str]:
+    """The parameter names of every `nn.Linear` weight in `model`, input first. Chapter 3."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    names = [f"{name}.weight" if name else "weight" for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ValueError("the model has no nn.Linear layer")
+    return names
+
+
+def layer_gradient_norms(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+) -> dict[str, float]:
+    """Each Linear weight's gradient L2 norm, input first, after one backward pass of `loss_fn` on (X, y).
+
+    Old gradients are cleared first; the gradients of this pass are left in place. Chapter 3.
+    """
+    names = linear_weight_names(model)
+    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
+        raise TypeError(f"expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must be non-empty with the same number of rows, got {len(X)} and {len(y)}")
+    model.zero_grad(set_to_none=True)
+    loss_fn(model(X), y).backward()
+    norms = gradient_norms(model)
+    return {name: norms[name] for name in names}
+
+
+def first_last_ratio(norms: dict[str, float]) -> float:
+    """First layer's gradient norm divided by the last layer's (tiny: vanishing; huge: exploding). Chapter 3."""
+    if not isinstance(norms, dict) or len(norms) < 2:
+        raise ValueError("expected a dict of at least two per-layer norms, input first (see layer_gradient_norms)")
+    values = list(norms.values())
+    if values[-1] == 0:
+        raise ValueError("the last layer's gradient norm is 0: the ratio is undefined")
+    return values[0] / values[-1]
+
+
+class ResidualMLP(nn.Module):
+    """A deep MLP with skip connections: h <- h + Linear(f(h)) in each of `num_blocks` hidden blocks.
+
+    Input Linear (num_inputs -> width), `num_blocks` residual blocks of width `width`, output Linear
+    (width -> num_classes): num_blocks + 2 Linear layers in all. The activation comes before the
+    Linear in each branch ("pre-activation", He et al. 2016), so the branch adds a zero-mean update.
+    Layers keep PyTorch's default initialization unless re-initialized with `init_weights`. Chapter 3.
+    """
+
+    def __init__(
+        self,
+        num_inputs: int,
+        num_classes: int,
+        num_blocks: int = 18,
+        width: int = 64,
+        activation: Callable[[], nn.Module] = nn.ReLU,
+    ) -> None:
+        super().__init__()
+        for name, value in (("num_inputs", num_inputs), ("num_classes", num_classes),
+                            ("num_blocks", num_blocks), ("width", width)):
+            _check_positive_int(name, value)
+        self.input = nn.Linear(num_inputs, width)
+        self.blocks = nn.ModuleList(
+            nn.Sequential(activation(), nn.Linear(width, width)) for _ in range(num_blocks)
+        )
+        self.output = nn.Linear(width, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.input(x.flatten(1))  # (N, width)
+        for block in self.blocks:
+            h = h + block(h)  # the skip: dh_out/dh_in = I + J_block, never a pure product of small J's
+        return self.output(h)
+
+
+class ClipGradNorm(Callback):
+    """A `fit` callback that rescales all gradients so that their global L2 norm is at most `max_norm`.
+
+    Calls `torch.nn.utils.clip_grad_norm_` after each backward pass; `norms` lists the global norm
+    before clipping at each step. Chapter 3 (Pascanu, Mikolov & Bengio 2013).
+    """
+
+    def __init__(self, max_norm: float) -> None:
+        if not isinstance(max_norm, (int, float)) or isinstance(max_norm, bool) or not max_norm > 0:
+            raise ValueError(f"max_norm must be a positive number, got {max_norm!r}")
+        self.max_norm = float(max_norm)
+        self.norms: list[float] = []
+
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        total = torch.nn.utils.clip_grad_norm_(model.parameters(), self.max_norm)
+        self.norms.append(float(total))
+
+
+class UpdateNormRecorder(Callback):
+    """A `fit` callback recording the L2 norm of each optimizer step's parameter change, ||theta' - theta||.
+
+    The change made by step k is measured at the backward pass of step k + 1, so the last step of
+    training is not recorded. Register it after any clipping callback. Chapter 3.
+    """
+
+    def __init__(self) -> None:
+        self.norms: list[float] = []
+        self._previous: torch.Tensor | None = None
+
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        current = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+        if self._previous is not None:
+            self.norms.append((current - self._previous).norm().item())
+        self._previous = current

@@ -1,0 +1,79 @@
+"""Models: the fully connected network (MLP) used across the course.
+
+Introduced in chapter 1 (deep networks); chapter 2 varies its activation, chapter 3 its depth and
+initialization, chapter 4 adds batch normalization. Convolutional models live in `course_lib.cnn`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["MLP", "init_weights"]
+
+
+class MLP(nn.Sequential):
+    """Fully connected network: Linear -> [norm] -> activation -> [dropout], repeated; a final Linear.
+
+    `sizes` lists the widths from input to output, e.g. `[40, 256, 256, 10]`. `activation` is a
+    module class (or a factory) called once per hidden layer; `nn.Identity` gives a purely linear
+    network. `batch_norm` inserts `nn.BatchNorm1d` after each hidden Linear; `dropout` > 0 adds
+    `nn.Dropout` after each activation. Inputs with more than two dimensions are flattened.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: Callable[[], nn.Module] = nn.ReLU,
+        batch_norm: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        sizes = list(sizes)
+        if len(sizes) < 2 or not all(isinstance(s, int) and s > 0 for s in sizes):
+            raise ValueError(f"sizes must list at least two positive integers (input ... output), got {sizes!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        layers: list[nn.Module] = [nn.Flatten()]
+        for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
+            layers.append(nn.Linear(n_in, n_out))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(n_out))
+            layers.append(activation())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+        layers.append(nn.Linear(sizes[-2], sizes[-1]))
+        super().__init__(*layers)
+        self.sizes = sizes
+
+    @property
+    def linear_layers(self) -> list[nn.Linear]:
+        """The Linear layers, input first."""
+        return [m for m in self if isinstance(m, nn.Linear)]
+
+
+def init_weights(model: nn.Module, scheme: str, gain: float = 1.0) -> nn.Module:
+    """Re-initialize every Linear/Conv weight of `model` in place and zero its biases.
+
+    `scheme`: "default" (PyTorch's, U(+-1/sqrt(fan_in)) for the weights), "glorot" (normal,
+    Var = 2/(fan_in + fan_out), Glorot & Bengio 2010), "he" (normal, Var = 2/fan_in, He et al.
+    2015) or "normal" (std = gain/sqrt(fan_in)). Returns the model. Used in chapter 3.
+    """
+    schemes = ("default", "glorot", "he", "normal")
+    if scheme not in schemes:
+        raise ValueError(f"scheme must be one of {schemes}, got {scheme!r}")
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
+            if scheme == "default":
+                m.reset_parameters()
+                continue
+            if scheme == "glorot":
+                nn.init.xavier_normal_(m.weight, gain=gain)
+            elif scheme == "he":
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            else:
+                fan_in = m.weight[0].numel()
+                nn.init.normal_(m.weight, std=gain / fan_in**0.5)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model

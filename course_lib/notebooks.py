@@ -1,0 +1,132 @@
+"""Notebooks: the Colab setup cell, executing notebooks to store their outputs, and benchmarking.
+
+`python -m course_lib.notebooks execute NB...` refreshes stored outputs (`make execute`);
+`python -m course_lib.notebooks bench NB...` measures execution time and peak kernel memory
+(`make bench`); `python -m course_lib.notebooks sync-setup NB...` rewrites each notebook's setup
+cell from the repository URL in `_config.yml`, the one place it is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["ROOT", "SETUP_TAG", "execute", "repository_url", "setup_cell_source", "sync_setup_cell"]
+
+ROOT = Path(__file__).resolve().parent.parent
+SETUP_TAG = "remove-cell"  # hidden on the website
+SETUP_MARKER = "# Colab setup"
+
+
+def repository_url(config: Path = ROOT / "_config.yml") -> str:
+    """The course repository's URL, read from `_config.yml` (`repository: url:`)."""
+    text = config.read_text()
+    match = re.search(r"^repository:\s*\n(?:[ \t]+.*\n)*?[ \t]+url:\s*(\S+)", text, re.MULTILINE)
+    if not match:
+        raise ValueError(f"{config} has no `repository: url:` entry")
+    return match.group(1).strip("'\"")
+
+
+def setup_cell_source(url: str) -> str:
+    """The first cell of every notebook: on Colab, install course_lib from the repository.
+
+    `COURSE_LIB_SOURCE` overrides the install source (tests point it at a local checkout).
+    """
+    return (
+        f"{SETUP_MARKER}: install course_lib from the course repository. Elsewhere this does nothing.\n"
+        "import os, sys\n"
+        'if "google.colab" in sys.modules or os.environ.get("COURSE_LIB_SOURCE"):\n'
+        f'    source = os.environ.get("COURSE_LIB_SOURCE", "git+{url}.git")\n'
+        "    %pip install --quiet {source}"
+    )
+
+
+def sync_setup_cell(path: Path, url: str | None = None) -> bool:
+    """Make the notebook's first cell the setup cell; return True if the file changed."""
+    nb = nbformat.read(path, as_version=4)
+    source = setup_cell_source(url or repository_url())
+    first = nb.cells[0] if nb.cells else None
+    if first is not None and first.cell_type == "code" and first.source.startswith(SETUP_MARKER):
+        if first.source == source and SETUP_TAG in first.metadata.get("tags", []):
+            return False
+        first.source = source
+    else:
+        first = nbformat.v4.new_code_cell(source)
+        nb.cells.insert(0, first)
+    first.metadata["tags"] = sorted(set(first.metadata.get("tags", [])) | {SETUP_TAG})
+    nbformat.write(nb, path)
+    return True
+
+
+def execute(path: Path, timeout: int = 600) -> tuple[float, int]:
+    """Execute a notebook in a fresh kernel in its own folder and store its outputs.
+
+    Returns the wall-clock seconds and the kernel's peak resident memory in bytes (0 if unknown).
+    """
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+    )
+    peak = 0
+    start = time.perf_counter()
+    with client.setup_kernel():
+        client.execute(cleanup_kc=False)  # run every cell; the kernel stays up to be measured
+        elapsed = time.perf_counter() - start
+        peak = _peak_rss(client)
+    nbformat.write(nb, path)
+    return elapsed, peak
+
+
+def _peak_rss(client) -> int:
+    try:
+        pid = client.km.provisioner.process.pid
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except Exception:
+        pass
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.notebooks", description=__doc__)
+    parser.add_argument("command", choices=["execute", "bench", "sync-setup"])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench.json",
+                        help="where `bench` writes its measurements")
+    args = parser.parse_args(argv)
+    if args.command == "sync-setup":
+        for path in args.notebooks:
+            print(f"{path}: {'updated' if sync_setup_cell(path) else 'up to date'}")
+        return 0
+    rows = []
+    for path in args.notebooks:
+        if args.command == "bench":  # measure a copy: the stored outputs stay as they are
+            nb = nbformat.read(path, as_version=4)
+            copy = path.with_name(f".bench-{path.name}")
+            nbformat.write(nb, copy)
+            try:
+                seconds, peak = execute(copy)
+            finally:
+                copy.unlink(missing_ok=True)
+        else:
+            seconds, peak = execute(path)
+        rows.append({"notebook": str(path), "seconds": round(seconds, 1), "peak_mb": round(peak / 2**20)})
+        print(f"{path}: {seconds:.1f} s, peak kernel memory {peak / 2**20:.0f} MB", flush=True)
+    if args.command == "bench":
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+        print(f"total {sum(r['seconds'] for r in rows):.1f} s; wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
