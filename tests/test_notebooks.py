@@ -1,0 +1,79 @@
+"""The notebooks as a collection: table of contents, setup cells, stored outputs, exercise wiring.
+
+nbval (run by the same pytest command) re-executes each notebook and compares its outputs; these
+tests check what nbval cannot see.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib.grading import chapters, exercises_of
+from course_lib.notebooks import SETUP_TAG, repository_url, setup_cell_source
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("exercises/*.ipynb")])
+EXERCISES = [p for p in NOTEBOOKS if p.parent.name == "exercises"]
+
+
+def _toc_files() -> list[str]:
+    return re.findall(r"file:\s*(\S+)", (ROOT / "_toc.yml").read_text())
+
+
+def _ids(paths):
+    return [str(p.relative_to(ROOT)) for p in paths]
+
+
+def test_table_of_contents_lists_exactly_the_notebooks_in_chapter_order():
+    listed = [f for f in _toc_files() if f.startswith(("chapters/", "exercises/"))]
+    on_disk = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS)
+    assert sorted(listed) == on_disk
+    for folder in ("chapters/", "exercises/"):
+        numbers = [int(Path(f).name[:2]) for f in listed if f.startswith(folder)]
+        assert numbers == sorted(numbers), f"{folder} pages out of chapter order in _toc.yml"
+    assert all(re.fullmatch(r"\d\d_[a-z0-9_]+", Path(f).name) for f in listed)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_first_cell_is_the_setup_cell_from_config(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "code" and first.source == setup_cell_source(repository_url()), (
+        f"run: python -m course_lib.notebooks sync-setup {path.relative_to(ROOT)}"
+    )
+    assert SETUP_TAG in first.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_notebook_is_committed_executed_in_order_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]
+    counts = [c.execution_count for c in code]
+    assert None not in counts, "a code cell was never executed: run make execute"
+    assert counts == sorted(counts), "cells were executed out of order: run make execute"
+    assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith(f"# {int(path.name[:2])}."), (
+        "the second cell is the title, '# N. Title'"
+    )
+    for cell in code:
+        for output in cell.outputs:
+            assert output.output_type != "error", f"stored error output in: {cell.source[:80]}"
+            text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
+            assert not re.search(r"0x[0-9a-f]{6,}", text), f"a memory address in compared output: {text[:80]}"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=_ids(EXERCISES))
+def test_exercise_notebook_checks_every_exercise_of_its_chapter(path):
+    nb = nbformat.read(path, as_version=4)
+    chapter = nb.metadata.get("course_lib", {}).get("chapter")
+    assert chapter in chapters(), "metadata course_lib.chapter must name a chapter with exercises"
+    source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    for exercise in exercises_of(chapter):
+        assert f'cl.check("{exercise.id}", {exercise.name})' in source, exercise.id
+        solution = [c for c in nb.cells if c.cell_type == "code" and f'cl.solution("{exercise.id}")' in c.source]
+        assert solution and "hide-output" in solution[0].metadata.get("tags", []), (
+            f"{exercise.id}: a cl.solution cell tagged hide-output (collapsed on the website)"
+        )
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "dropdown" in markdown, "at least one open question with an answer in a dropdown"
