@@ -79,9 +79,11 @@ def test_seed_everything_reproduces_torch_numpy_and_python():
     first = draw()
     cl.seed_everything(7)
     assert draw() == first
-    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
     with pytest.raises(ValueError):
         cl.seed_everything(-1)
+    with pytest.raises(ValueError, match="threads"):
+        cl.seed_everything(0, threads=0)
 
 
 def test_environment_report_names_versions():
