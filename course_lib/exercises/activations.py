@@ -29,6 +29,14 @@ def _step_bool(x):
     return x >= 0
 
 
+def _step_int(x):
+    return torch.where(x >= 0, 1, 0)
+
+
+def _step_sign(x):
+    return torch.sign(x)
+
+
 register(Exercise(
     id="activations.step",
     reference=step,
@@ -36,6 +44,9 @@ register(Exercise(
     mutants=[
         Mutant(_step_strict, "At x = 0 the step is 1 in this course (x >= 0), not 0: check the comparison."),
         Mutant(_step_bool, "A comparison gives a bool tensor; convert it to the input's dtype with .to(x.dtype)."),
+        Mutant(_step_int, "torch.where(x >= 0, 1, 0) gives integers (int64); the step should have the input's "
+                          "floating-point dtype: use 1.0 and 0.0, or (x >= 0).to(x.dtype)."),
+        Mutant(_step_sign, "torch.sign gives -1 for negative inputs (and 0 at 0); the step is 0 for x < 0 and 1 for x >= 0."),
     ],
 ))
 
@@ -56,14 +67,21 @@ def _sigmoid_derivative_sigma(x):
     return torch.sigmoid(x)
 
 
+def _sigmoid_derivative_tanh_pattern(x):
+    return 1 - torch.sigmoid(x) ** 2
+
+
 register(Exercise(
     id="activations.sigmoid_derivative",
     reference=sigmoid_derivative,
     cases=lambda: _inputs([0.0], [-30.0, 30.0]),
+    hint="The formula has sigma(x) in both factors, sigma(x) * (1 - sigma(x)); x itself appears only inside sigma.",
     mutants=[
         Mutant(_sigmoid_derivative_of_input,
                "sigma'(x) = sigma(x)(1 - sigma(x)): apply the sigmoid first, then use the formula."),
         Mutant(_sigmoid_derivative_sigma, "That is sigma(x) itself; its derivative is sigma(x)(1 - sigma(x))."),
+        Mutant(_sigmoid_derivative_tanh_pattern,
+               "1 - sigma(x)^2 mimics tanh's derivative 1 - tanh(x)^2; the sigmoid's is sigma(x) * (1 - sigma(x))."),
     ],
 ))
 
@@ -83,6 +101,14 @@ def _leaky_relu_slope_everywhere(x, negative_slope=0.01):
     return negative_slope * x
 
 
+def _leaky_relu_fixed_slope(x, negative_slope=0.01):
+    return torch.where(x > 0, x, 0.01 * x)
+
+
+def _leaky_relu_constant(x, negative_slope=0.01):
+    return torch.where(x > 0, x, torch.full_like(x, negative_slope))
+
+
 def _leaky_relu_detached(x, negative_slope=0.01):
     return torch.tensor([v if v > 0 else negative_slope * v for v in x.flatten().tolist()]).reshape(x.shape)
 
@@ -99,12 +125,19 @@ register(Exercise(
     reference=leaky_relu,
     cases=_leaky_cases,
     run=call_with_grad,
+    hint="Build the result out of place: torch.where(condition, a, b) picks a or b elementwise. Editing x in place "
+         "fails here, because the checker tracks the gradient with respect to x.",
     mutants=[
         Mutant(_leaky_relu_relu, "For x < 0 the output is negative_slope * x, not 0: that is plain ReLU."),
         Mutant(_leaky_relu_slope_everywhere, "Only negative inputs are scaled; positive inputs pass unchanged."),
+        Mutant(_leaky_relu_fixed_slope,
+               "Use the negative_slope argument rather than a fixed 0.01: a case calls it with negative_slope=0.2."),
+        Mutant(_leaky_relu_constant,
+               "For x <= 0 the output is negative_slope * x (a line through 0 with that slope), not the constant "
+               "negative_slope."),
         Mutant(_leaky_relu_detached,
-               "Build the output from tensor operations (torch.where) so that autograd can differentiate it; "
-               "a tensor made from Python numbers has no gradient."),
+               "Keep the output connected to x: build it with tensor operations on x (torch.where), without "
+               "Python numbers, .item(), .tolist() or .detach(), so that autograd can differentiate it."),
     ],
 ))
 
@@ -118,6 +151,10 @@ def collapse(W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Ten
 
 def _collapse_wrong_order(W1, b1, W2, b2):
     return W1 @ W2, W2 @ b1 + b2
+
+
+def _collapse_transposed(W1, b1, W2, b2):
+    return W1.T @ W2.T, W2 @ b1 + b2
 
 
 def _collapse_bias_sum(W1, b1, W2, b2):
@@ -147,6 +184,9 @@ register(Exercise(
     mutants=[
         Mutant(_collapse_wrong_order,
                "The first layer acts first: x -> W1 x, then W2 (W1 x), so the product is W2 @ W1, not W1 @ W2."),
+        Mutant(_collapse_transposed,
+               "W1.T @ W2.T is the transpose of the answer: with y = W x (as in nn.Linear), W has shape "
+               "(outputs, inputs), so the merged weight is W2 @ W1."),
         Mutant(_collapse_bias_sum, "The first bias also passes through W2: b = W2 b1 + b2."),
         Mutant(_collapse_no_first_bias, "Don't drop b1: it passes through the second layer as W2 b1."),
     ],
@@ -168,6 +208,20 @@ def _difference_without_2(f, x, h=1e-3):
     return (f(x + h) - f(x - h)) / h
 
 
+def _difference_precedence(f, x, h=1e-3):
+    return (f(x + h) - f(x - h)) / 2 * h
+
+
+def _difference_ignores_h(f, x, h=1e-3):
+    return (f(x + 1e-3) - f(x - 1e-3)) / 2e-3
+
+
+def _exact_derivative(f, x, h=1e-3):
+    x = x.detach().clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(f(x).sum(), x)
+    return grad
+
+
 def _derivative_cases() -> list[Case]:
     g = torch.Generator().manual_seed(5)
     x = torch.randn(8, generator=g, dtype=torch.float64)
@@ -175,7 +229,8 @@ def _derivative_cases() -> list[Case]:
         Case((torch.tanh, x), label="f = torch.tanh, x = 8 random float64 values"),
         Case((torch.exp, x), label="f = torch.exp, x = 8 random float64 values"),
         Case((torch.sin, torch.linspace(-3, 3, 7, dtype=torch.float64)), label="f = torch.sin, x = linspace(-3, 3, 7)"),
-        Case((torch.square, x, 1e-2), label="f = torch.square, h = 0.01"),
+        Case((torch.square, x, 1e-2), label="f = torch.square, x = 8 random float64 values, h = 0.01"),
+        Case((torch.exp, x), {"h": 0.1}, label="f = torch.exp, x = 8 random float64 values, h=0.1"),
     ]
 
 
@@ -190,5 +245,11 @@ register(Exercise(
                "Use the central difference (f(x + h) - f(x - h)) / (2h): its error shrinks like h^2, "
                "the forward difference's only like h."),
         Mutant(_difference_without_2, "The two points are 2h apart: divide by 2 * h."),
+        Mutant(_difference_precedence, "Operator precedence: `/ 2 * h` divides by 2 and then multiplies by h; "
+                                       "write `/ (2 * h)`."),
+        Mutant(_difference_ignores_h, "Use the step h that is passed in (a case uses h=0.1), not a fixed 1e-3."),
+        Mutant(_exact_derivative,
+               "That is the exact derivative (autograd or a formula). The exercise asks for the central-difference "
+               "approximation itself, which differs from the exact value by about h^2/6 times the third derivative."),
     ],
 ))

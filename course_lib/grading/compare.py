@@ -61,6 +61,8 @@ def show(value: Any, limit: int = 240) -> str:
         return f"{value:.6g}"
     if isinstance(value, dict) and set(value) == {"unsupported"}:
         return f"<{value['unsupported']}>"
+    if isinstance(value, dict) and len(value) <= 8:
+        return "{" + ", ".join(f"{k}: {show(v, limit)}" for k, v in value.items()) + "}"
     if isinstance(value, (tuple, list)) and len(value) <= 8:
         inner = ", ".join(show(v, limit) for v in value)
         return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
@@ -117,7 +119,8 @@ def difference(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, 
             missing, extra = sorted(set(expected) - set(got)), sorted(set(got) - set(expected))
             return f"{what} has the wrong keys: missing {missing}, unexpected {extra}"
         for key in expected:
-            problem = difference(expected[key], got[key], rtol, atol, f"{what}[{key!r}]")
+            where = f"the {key}" if what == "the result" else f"{what}[{key!r}]"
+            problem = difference(expected[key], got[key], rtol, atol, where)
             if problem:
                 return problem
         return None
@@ -127,6 +130,8 @@ def difference(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, 
 def _tensor_difference(expected: torch.Tensor, got: Any, rtol: float, atol: float, what: str) -> str | None:
     if got is None:
         return f"{what} is None: did you forget to `return` it?"
+    if isinstance(got, str):  # a runner's note, such as "no gradient: ..."
+        return f"{what}: {got}"
     if isinstance(got, np.ndarray) or got == {"unsupported": "numpy.ndarray"}:
         return f"{what} should be a torch.Tensor, got a NumPy array: use torch operations (or torch.as_tensor)"
     if isinstance(got, dict) and "unsupported" in got:

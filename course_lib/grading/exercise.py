@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["Case", "Exercise", "Mutant", "call", "call_with_grad"]
+__all__ = ["NO_GRADIENT", "Case", "Exercise", "Mutant", "call", "call_with_grad"]
 
 
 @dataclass(frozen=True)
@@ -59,22 +59,30 @@ def call(solution: Callable, case: Case) -> Any:
     return solution(*case.args, **case.kwargs)
 
 
-def call_with_grad(solution: Callable, case: Case) -> tuple[Any, list[torch.Tensor | None]]:
-    """Runner for differentiable exercises: the output and the gradient of a fixed weighted sum
-    of it with respect to each floating-point tensor argument (None where no gradient flows)."""
+NO_GRADIENT = "no gradient: autograd cannot reach this input from the output"
+
+
+def call_with_grad(solution: Callable, case: Case) -> dict[str, Any]:
+    """Runner for differentiable exercises: `{"output": ..., "gradient wrt argument i": ...}`.
+
+    The gradients are those of a fixed weighted sum of the output with respect to each
+    floating-point tensor argument (`NO_GRADIENT` where none flows)."""
     args = [
         a.detach().clone().requires_grad_(True) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
         for a in case.args
     ]
     out = solution(*args, **case.kwargs)
+    positions = [i for i, a in enumerate(args) if isinstance(a, torch.Tensor) and a.requires_grad]
     if not isinstance(out, torch.Tensor):
-        return out, []
-    if not out.requires_grad:
-        return out.detach(), [None for a in args if isinstance(a, torch.Tensor) and a.is_floating_point()]
-    weights = torch.linspace(-1.0, 1.0, out.numel(), dtype=out.dtype).reshape(out.shape)
-    leaves = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
-    grads = torch.autograd.grad((out * weights).sum(), leaves, allow_unused=True)
-    return out.detach(), [None if g is None else g.detach() for g in grads]
+        return {"output": out}
+    grads: list[Any] = [None] * len(positions)
+    if out.requires_grad:
+        weights = torch.linspace(-1.0, 1.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+        grads = list(torch.autograd.grad((out * weights).sum(), [args[i] for i in positions], allow_unused=True))
+    result: dict[str, Any] = {"output": out.detach()}
+    for i, g in zip(positions, grads):
+        result[f"gradient wrt argument {i + 1}"] = NO_GRADIENT if g is None else g.detach()
+    return result
 
 
 @dataclass

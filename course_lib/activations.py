@@ -1,0 +1,151 @@
+"""Activations: the common activation functions, their derivatives by autograd, and plots of them.
+
+Introduced in chapter 2 (activation functions). `ACTIVATIONS` maps a name to an `Activation`
+record (the function, its `nn.Module`, its formula and range); `derivative(fn, x)` differentiates
+an elementwise function with autograd; `compose(fn, depth)` stacks it; `plot_activation` draws a
+function and its derivative (the chapter's explorer widget and static figures call it).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import matplotlib.pyplot as plt
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "Activation", "compose", "derivative", "get_activation", "plot_activation"]
+
+Elementwise = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function: what it computes and where it comes from."""
+
+    name: str
+    fn: Elementwise  # elementwise tensor -> tensor, differentiable by autograd
+    module: Callable[[], nn.Module]  # factory of the equivalent layer, e.g. for `MLP(activation=...)`
+    formula: str  # LaTeX, without dollar signs
+    low: float  # infimum of the range (-inf if unbounded below)
+    high: float  # supremum of the range (inf if unbounded above)
+    smooth: bool  # continuously differentiable everywhere
+    citation: str = ""  # key in references.bib of the paper that introduced or popularised it
+
+    @property
+    def bounded(self) -> bool:
+        """True when the range is finite on both sides."""
+        return math.isfinite(self.low) and math.isfinite(self.high)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fn(x)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in [
+        Activation("sigmoid", torch.sigmoid, nn.Sigmoid, r"\sigma(x) = 1/(1+e^{-x})", 0.0, 1.0, True),
+        Activation("tanh", torch.tanh, nn.Tanh, r"\tanh(x) = 2\sigma(2x) - 1", -1.0, 1.0, True),
+        Activation("relu", torch.relu, nn.ReLU, r"\max(0, x)", 0.0, math.inf, False, "nair2010rectified"),
+        Activation("leaky_relu", partial(F.leaky_relu, negative_slope=0.01), nn.LeakyReLU,
+                   r"\max(0.01x, x)", -math.inf, math.inf, False, "maas2013rectifier"),
+        Activation("elu", F.elu, nn.ELU, r"x \text{ if } x>0 \text{ else } e^{x}-1",
+                   -1.0, math.inf, False, "clevert2016fast"),
+        Activation("silu", F.silu, nn.SiLU, r"x\,\sigma(x)", -0.27846454276107374, math.inf, True,
+                   "ramachandran2017searching"),
+        Activation("gelu", F.gelu, nn.GELU, r"x\,\Phi(x)", -0.16997120747990369, math.inf, True,
+                   "hendrycks2016gaussian"),
+        Activation("softplus", F.softplus, nn.Softplus, r"\ln(1+e^{x})", 0.0, math.inf, True, "glorot2011deep"),
+    ]
+}
+"""The common activation functions by name. The minima of SiLU (-W(1/e), W the Lambert W function)
+and GELU are the functions' smallest values, found numerically to double precision.
+
+:meta hide-value:
+"""
+
+
+def get_activation(name: str) -> Activation:
+    """The `Activation` called `name` (chapter 2); a `KeyError` lists the known names."""
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise KeyError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+def _as_function(fn: Elementwise | str) -> Elementwise:
+    if isinstance(fn, str):
+        return get_activation(fn).fn
+    if not callable(fn):
+        raise TypeError(f"expected an elementwise function or an activation name, got {type(fn).__name__}")
+    return fn
+
+
+def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
+    """d fn(x) / dx at every element of `x`, by autograd, for an elementwise `fn` (chapter 2).
+
+    `fn` is a function or a name in `ACTIVATIONS`. Raises `ValueError` when autograd cannot
+    differentiate `fn` (for example a step built from a comparison, whose output has no graph).
+    """
+    fn = _as_function(fn)
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    x = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(x)
+        if not isinstance(y, torch.Tensor) or y.shape != x.shape:
+            raise ValueError("fn must be elementwise: it must return a tensor of the same shape as x")
+        if not y.requires_grad:
+            raise ValueError(
+                "autograd cannot differentiate fn: its output is not connected to x "
+                "(a comparison such as x >= 0 cuts the graph)"
+            )
+        (grad,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
+    return torch.zeros_like(x) if grad is None else grad.detach()
+
+
+def compose(fn: Elementwise | str, depth: int) -> Elementwise:
+    """The function x -> fn(fn(...fn(x))) applied `depth` times (chapter 2)."""
+    fn = _as_function(fn)
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+
+    def composed(x: torch.Tensor) -> torch.Tensor:
+        for _ in range(depth):
+            x = fn(x)
+        return x
+
+    return composed
+
+
+def plot_activation(
+    name: str,
+    depth: int = 1,
+    ax: plt.Axes | None = None,
+    x_range: tuple[float, float] = (-5.0, 5.0),
+    num_points: int = 1001,
+) -> plt.Axes:
+    """Plot an activation applied `depth` times and its derivative by autograd (chapter 2).
+
+    With `depth` > 1 the derivative is the chain-rule product of `depth` derivatives: the plot shows
+    how fast it shrinks (sigmoid) or stays (ReLU for x > 0). The title gives its largest value.
+    """
+    activation = get_activation(name)
+    low, high = x_range
+    if not (isinstance(num_points, int) and num_points >= 2 and low < high):
+        raise ValueError(f"expected x_range (low, high) with low < high and num_points >= 2, got {x_range}, {num_points}")
+    x = torch.linspace(low, high, num_points, dtype=torch.float64)
+    f = compose(activation.fn, depth)
+    y, dy = f(x), derivative(f, x)
+    ax = plt.subplots()[1] if ax is None else ax
+    label = activation.name if depth == 1 else f"{activation.name} applied {depth}x"
+    ax.plot(x, y, label=label)
+    ax.plot(x, dy, "--", label="derivative")
+    ax.axhline(0, color="gray", lw=0.5)
+    ax.set_xlabel("x")
+    ax.set_ylabel("value")
+    ax.set_title(f"{label}: max derivative {dy.abs().max().item():.3g}", fontsize=9)
+    ax.legend(fontsize=8)
+    return ax
