@@ -211,11 +211,12 @@ def _spatial_dims(input_shape: Sequence[int]) -> int:
 def input_gradient_map(
     model: nn.Module, input_shape: Sequence[int], num_samples: int = 16, seed: int = 0
 ) -> torch.Tensor:
-    """Mean |d output / d input| of the central output unit over random inputs, summed over channels.
+    """Mean absolute gradient of the central output unit with respect to the input, over random inputs.
 
     `input_shape` is (C, L) or (C, H, W) without the batch. The central unit of the last layer is
     summed over its channels; inputs are standard normal, drawn from a generator seeded with `seed`.
-    Returns a map of shape (L,) or (H, W). The model is evaluated in eval mode, in float64.
+    The absolute input gradient is summed over input channels and averaged over the samples: a map
+    of shape (L,) or (H, W). The model is evaluated in eval mode, in float64.
     Chapter 8 (receptive fields; the effective receptive field of Luo et al. 2016).
     """
     dims = _spatial_dims(input_shape)
@@ -267,7 +268,7 @@ class DepthwiseSeparableConv2d(nn.Sequential):
     """Depthwise K x K convolution (one filter per input channel, groups=C_in), then a 1 x 1
     pointwise convolution that mixes channels (Chollet 2017; Howard et al. 2017). Chapter 8.
 
-    Parameters: K^2 C_in + C_in C_out (plus biases when `bias=True`), against K^2 C_in C_out for a
+    It has K^2 C_in + C_in C_out weights (plus biases when `bias=True`), against K^2 C_in C_out for a
     standard convolution: a ratio of 1/C_out + 1/K^2.
     """
 
