@@ -53,7 +53,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", partial(F.leaky_relu, negative_slope=0.01), nn.LeakyReLU,
                    r"\max(0.01x, x)", -math.inf, math.inf, False, "maas2013rectifier"),
         Activation("elu", F.elu, nn.ELU, r"x \text{ if } x>0 \text{ else } e^{x}-1",
-                   -1.0, math.inf, False, "clevert2016fast"),
+                   -1.0, math.inf, True, "clevert2016fast"),
         Activation("silu", F.silu, nn.SiLU, r"x\,\sigma(x)", -0.27846454276107374, math.inf, True,
                    "ramachandran2017searching"),
         Activation("gelu", F.gelu, nn.GELU, r"x\,\Phi(x)", -0.16997120747990369, math.inf, True,

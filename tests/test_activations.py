@@ -73,7 +73,14 @@ def test_silu_and_gelu_minima():
 
 
 def test_smooth_flag_is_right():
-    assert {n for n, a in ACTIVATIONS.items() if not a.smooth} == {"relu", "leaky_relu", "elu"}
+    """Continuously differentiable iff the one-sided slopes at the kink candidate 0 agree."""
+    h = 1e-7
+    zero, left, right = (torch.tensor([v], dtype=torch.float64) for v in (0.0, -h, h))
+    for name, a in ACTIVATIONS.items():
+        slope_right = ((a.fn(right) - a.fn(zero)) / h).item()
+        slope_left = ((a.fn(zero) - a.fn(left)) / h).item()
+        assert (abs(slope_right - slope_left) < 1e-5) == a.smooth, name
+    assert {n for n, a in ACTIVATIONS.items() if not a.smooth} == {"relu", "leaky_relu"}
 
 
 def test_pytorch_derivative_at_zero_conventions():
