@@ -1,0 +1,202 @@
+"""Tests of course_lib.layers against torch.nn.BatchNorm1d and closed forms, and of the chapter 4 exercises."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from course_lib.grading import exercises_of, grade_solution, self_test
+from course_lib.layers import BatchNorm1d, fold_batchnorm
+
+TOL = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def _pair(num_features: int, momentum: float | None, seed: int = 0) -> tuple[BatchNorm1d, nn.BatchNorm1d]:
+    """Ours and PyTorch's layer with the same non-trivial scale and shift."""
+    g = torch.Generator().manual_seed(seed)
+    ours, theirs = BatchNorm1d(num_features, momentum=momentum), nn.BatchNorm1d(num_features, momentum=momentum)
+    with torch.no_grad():
+        gamma, beta = 1 + 0.5 * torch.randn(num_features, generator=g), torch.randn(num_features, generator=g)
+        for layer in (ours, theirs):
+            layer.weight.copy_(gamma)
+            layer.bias.copy_(beta)
+    return ours, theirs
+
+
+def _step(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Output and the gradients of sum(w * output) with respect to input, weight and bias."""
+    x = x.clone().requires_grad_(True)
+    layer.zero_grad()
+    y = layer(x)
+    (w * y).sum().backward()
+    return y.detach(), x.grad, layer.weight.grad.clone(), layer.bias.grad.clone()
+
+
+@pytest.mark.parametrize("shape", [(2, 3), (8, 1), (16, 5), (32, 64), (4, 3, 7), (1, 2, 5)])
+@pytest.mark.parametrize("momentum", [0.1, 0.5, 0.0, 1.0, None])
+def test_matches_pytorch_over_several_steps_in_training_and_eval_mode(shape, momentum):
+    ours, theirs = _pair(shape[1], momentum)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        x = 3 * torch.randn(shape, generator=g) + torch.randn(shape[1], *([1] * (len(shape) - 2)), generator=g)
+        w = torch.randn(shape, generator=g)
+        for a, b in zip(_step(ours, x, w), _step(theirs, x, w)):
+            assert_close(a, b, **TOL)
+        for name, buffer in theirs.named_buffers():
+            assert_close(getattr(ours, name), buffer, **TOL)
+    ours.eval(), theirs.eval()
+    x = torch.randn(shape, generator=g)
+    w = torch.randn(shape, generator=g)
+    for a, b in zip(_step(ours, x, w), _step(theirs, x, w)):
+        assert_close(a, b, **TOL)
+    assert int(ours.num_batches_tracked) == 4  # eval mode leaves the statistics alone
+
+
+def test_state_dict_names_are_pytorchs_and_load_both_ways():
+    ours, theirs = _pair(4, 0.1)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_parameters()] == ["weight", "bias"]
+    theirs(torch.randn(10, 4))
+    ours.load_state_dict(theirs.state_dict())
+    theirs.load_state_dict(ours.state_dict())
+    ours.eval(), theirs.eval()
+    x = torch.randn(3, 4)
+    assert_close(ours(x), theirs(x))
+
+
+def test_the_chapter_example_in_closed_form():
+    layer = BatchNorm1d(1)
+    y = layer(torch.tensor([[1.0], [2.0], [3.0], [6.0]]))  # mean 3, biased var 3.5, unbiased 14/3
+    assert_close(y.detach().flatten(), (torch.tensor([1.0, 2.0, 3.0, 6.0]) - 3) / torch.sqrt(torch.tensor(3.5 + 1e-5)))
+    assert_close(layer.running_mean, torch.tensor([0.3]))
+    assert_close(layer.running_var, torch.tensor([0.9 + 0.1 * 14 / 3]))
+    assert_close(y.detach().flatten(), torch.tensor([-1.069, -0.535, 0.0, 1.604]), rtol=0, atol=1e-3)
+
+
+def test_momentum_none_is_the_cumulative_average_and_counts_batches():
+    layer = BatchNorm1d(3, momentum=None)
+    g = torch.Generator().manual_seed(2)
+    batches = [torch.randn(6, 3, generator=g) * (i + 1) + i for i in range(5)]
+    for i, x in enumerate(batches, start=1):
+        layer(x)
+        assert int(layer.num_batches_tracked) == i
+        assert_close(layer.running_mean, torch.stack([b.mean(0) for b in batches[:i]]).mean(0), **TOL)
+        assert_close(layer.running_var, torch.stack([b.var(0) for b in batches[:i]]).mean(0), **TOL)
+    layer.reset_running_stats()  # the average starts afresh
+    layer(batches[-1])
+    assert_close(layer.running_mean, batches[-1].mean(0))
+    assert int(layer.num_batches_tracked) == 1
+
+
+def test_momentum_float_counts_batches_too():
+    ours, theirs = _pair(2, 0.1)
+    for _ in range(3):
+        x = torch.randn(5, 2)
+        ours(x), theirs(x)
+    assert int(ours.num_batches_tracked) == int(theirs.num_batches_tracked) == 3
+
+
+def test_batch_of_one_in_training_mode_is_a_clear_error_and_fine_in_eval_mode():
+    layer = BatchNorm1d(3)
+    with pytest.raises(ValueError, match="more than one value per feature"):
+        layer(torch.randn(1, 3))
+    assert int(layer.num_batches_tracked) == 0 and torch.equal(layer.running_mean, torch.zeros(3))
+    with pytest.raises(ValueError):  # PyTorch agrees
+        nn.BatchNorm1d(3)(torch.randn(1, 3))
+    layer.eval()
+    assert layer(torch.randn(1, 3)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 2.5, "3", True])
+def test_bad_num_features(bad):
+    with pytest.raises(ValueError, match="num_features"):
+        BatchNorm1d(bad)
+
+
+@pytest.mark.parametrize("kwargs", [{"eps": 0}, {"eps": -1e-5}, {"momentum": 1.5}, {"momentum": -0.1}, {"momentum": "0.1"}])
+def test_bad_eps_or_momentum(kwargs):
+    with pytest.raises(ValueError):
+        BatchNorm1d(3, **kwargs)
+
+
+@pytest.mark.parametrize("shape", [(4,), (4, 2), (4, 3, 2, 2), (4, 5, 3)])
+def test_bad_input_shape(shape):
+    with pytest.raises(ValueError, match=r"expected input of shape \(N, 3\)"):
+        BatchNorm1d(3)(torch.randn(shape))
+
+
+def test_not_a_tensor():
+    with pytest.raises(TypeError):
+        BatchNorm1d(3)([[1.0, 2.0, 3.0]])
+
+
+@pytest.mark.parametrize("n_in,n_out", [(1, 1), (5, 3), (3, 8), (64, 64)])
+@pytest.mark.parametrize("kind", ["torch", "ours"])
+@pytest.mark.parametrize("linear_bias", [True, False])
+def test_fold_batchnorm_equals_linear_then_bn_in_eval_mode(n_in, n_out, kind, linear_bias):
+    torch.manual_seed(3)
+    linear = nn.Linear(n_in, n_out, bias=linear_bias)
+    bn = nn.BatchNorm1d(n_out) if kind == "torch" else BatchNorm1d(n_out)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 2.0)
+        bn.bias.normal_()
+    for _ in range(3):  # non-trivial running statistics
+        bn(linear(2 * torch.randn(16, n_in) + 1))
+    bn.eval()
+    before = {k: v.clone() for k, v in {**linear.state_dict(), **bn.state_dict()}.items()}
+    folded = fold_batchnorm(linear, bn)
+    x = torch.randn(10, n_in)
+    assert isinstance(folded, nn.Linear) and folded.bias is not None
+    assert_close(folded(x), bn(linear(x)), **TOL)
+    after = {**linear.state_dict(), **bn.state_dict()}
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the inputs are untouched
+
+
+def test_fold_batchnorm_closed_form_and_rng_untouched():
+    linear = nn.Linear(2, 2)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        linear.bias.copy_(torch.tensor([1.0, -1.0]))
+    bn = nn.BatchNorm1d(2, eps=0.0 + 1e-12).eval()
+    with torch.no_grad():
+        bn.running_mean.copy_(torch.tensor([1.0, 2.0]))
+        bn.running_var.copy_(torch.tensor([4.0, 0.25]))
+        bn.weight.copy_(torch.tensor([2.0, 1.0]))
+        bn.bias.copy_(torch.tensor([0.5, 0.0]))
+    state = torch.random.get_rng_state()
+    folded = fold_batchnorm(linear, bn)
+    assert torch.equal(state, torch.random.get_rng_state())
+    # s = gamma / sqrt(var) = [1, 2]; W' = diag(s) W; b' = s (b - mean) + beta = [0.5, -6]
+    assert_close(folded.weight, torch.tensor([[1.0, 2.0], [6.0, 8.0]]))
+    assert_close(folded.bias, torch.tensor([0.5, -6.0]))
+
+
+def test_fold_batchnorm_without_affine_parameters():
+    linear, bn = nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False)
+    bn(linear(torch.randn(8, 3)))
+    bn.eval()
+    x = torch.randn(5, 3)
+    assert_close(fold_batchnorm(linear, bn)(x), bn(linear(x)), **TOL)
+
+
+def test_fold_batchnorm_bad_input():
+    with pytest.raises(TypeError, match="torch.nn.Linear"):
+        fold_batchnorm(nn.Conv1d(1, 1, 1), nn.BatchNorm1d(1))
+    with pytest.raises(TypeError, match="BatchNorm1d"):
+        fold_batchnorm(nn.Linear(2, 2), nn.LayerNorm(2))
+    with pytest.raises(ValueError, match="normalizes 3 features but linear outputs 2"):
+        fold_batchnorm(nn.Linear(2, 2), nn.BatchNorm1d(3))
+    with pytest.raises(ValueError, match="running statistics"):
+        fold_batchnorm(nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=False))
+
+
+def test_the_chapter_4_exercises_pass_their_self_test():
+    ids = [e.id for e in exercises_of("batchnorm")]
+    assert len(ids) >= 4
+    assert self_test(ids) == []
+
+
+@pytest.mark.parametrize("candidate", [BatchNorm1d, nn.BatchNorm1d])
+def test_the_library_layer_and_pytorchs_pass_the_module_exercise(candidate):
+    assert grade_solution("batchnorm.BatchNorm1d", candidate).passed
