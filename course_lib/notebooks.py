@@ -81,8 +81,23 @@ def execute(path: Path, timeout: int = 600) -> tuple[float, int]:
         client.execute(cleanup_kc=False)  # run every cell; the kernel stays up to be measured
         elapsed = time.perf_counter() - start
         peak = _peak_rss(client)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = _coalesce_streams(cell.outputs)
     nbformat.write(nb, path)
     return elapsed, peak
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stdout (or stderr) chunks into one output, as a reader sees them."""
+    merged: list = []
+    for output in outputs:
+        if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == output.name):
+            merged[-1].text += output.text
+        else:
+            merged.append(output)
+    return merged
 
 
 def _peak_rss(client) -> int:
