@@ -43,7 +43,8 @@ execute: $(STAMP)
 	$(BIN)/python -m course_lib.notebooks execute $(NOTEBOOKS)
 
 bench: $(STAMP)
-	$(BIN)/python -m course_lib.notebooks bench $(NOTEBOOKS)
+	$(BIN)/python -m course_lib.notebooks bench --json artifacts/bench.json $(NOTEBOOKS)
+	$(BIN)/python tools/bench_page.py artifacts/bench.json benchmarks/notebooks.md
 
 selftest: $(STAMP)
 	$(BIN)/python -m course_lib.grade --self-test

@@ -1,0 +1,213 @@
+"""The built website in a real browser: Debian's Chromium driven by Playwright, with no network.
+
+For every page of the table of contents: no console or script errors, no failed local request and
+no request that leaves the machine (all are blocked), every image loaded and described, maths
+typeset by the MathJax the site serves itself; on notebook pages the Colab and Binder links name
+that page's notebook and the download link gives it; on exercise pages every reference solution is
+collapsed until clicked and shown after. The site search finds each chapter and exercise page from a
+word of its title. Light and dark screenshots of a few pages land in artifacts/screenshots/.
+
+The last test breaks a copy of the site on purpose and shows that the checker reports each fault.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from site_fixtures import (
+    CHROMIUM,
+    PageReport,
+    SiteServer,
+    expected_launch_links,
+    inspect_page,
+    launch_chromium,
+    load_config,
+    notebook_docnames,
+    offline_context,
+    search_results,
+    search_term,
+    site_build,
+    toc_docnames,
+)
+
+PAGES = toc_docnames()
+NOTEBOOKS = set(notebook_docnames())
+CHAPTERS = [d for d in PAGES if d.startswith("chapters/")]
+EXERCISES = [d for d in PAGES if d.startswith("exercises/")]
+# A few pages for a person to look at, in light and dark mode.
+SHOWCASE = [PAGES[0], *CHAPTERS[:1], *EXERCISES[:1]]
+VIEWPORT = {"width": 1280, "height": 900}
+
+
+def _shot_name(docname: str, mode: str) -> str:
+    return f"{docname.replace('/', '__')}-{mode}"
+
+
+@pytest.fixture(scope="module")
+def site():
+    result = site_build()
+    if result.returncode != 0:
+        pytest.fail("the book does not build (see test_site.py):\n" + "\n".join(result.problems[-20:]))
+    return result
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: apt-get install -y chromium (.ci/run does this)")
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with SiteServer(site.html) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def reports(site, server, browser):
+    """Every page inspected once, in light mode (screenshots of the showcase pages)."""
+    config = load_config()
+    context = offline_context(browser, server.base, viewport=VIEWPORT, color_scheme="light")
+    found = {}
+    try:
+        for docname in PAGES:
+            try:
+                found[docname] = inspect_page(
+                    context, server.base, docname, config, notebook=docname in NOTEBOOKS,
+                    screenshot=_shot_name(docname, "light") if docname in SHOWCASE else None,
+                )
+            except Exception as exc:  # one page's failure (a timeout, say) is that page's test failure
+                found[docname] = PageReport(docname, problems=[f"inspection failed: {exc}"])
+    finally:
+        context.close()
+    return found
+
+
+@pytest.mark.parametrize("docname", PAGES)
+def test_page_renders_offline_without_errors(reports, docname):
+    report = reports[docname]
+    assert not report.problems, f"{docname}:\n  " + "\n  ".join(report.problems)
+
+
+@pytest.mark.parametrize("docname", CHAPTERS)
+def test_chapter_has_typeset_maths_or_figures(reports, docname):
+    report = reports[docname]
+    assert report.maths or report.images, f"{docname} shows neither maths nor a figure"
+
+
+@pytest.mark.parametrize("docname", EXERCISES)
+def test_exercise_page_has_collapsed_solutions(reports, docname):
+    assert reports[docname].solutions >= 1
+
+
+@pytest.mark.parametrize("docname", CHAPTERS + EXERCISES)
+def test_search_finds_the_page(reports, server, browser, docname):
+    term = search_term(reports[docname].title)
+    context = offline_context(browser, server.base)
+    try:
+        found = search_results(context.new_page(), server.base, term)
+    finally:
+        context.close()
+    assert docname in found, f"searching {term!r} lists {found}, not {docname}"
+
+
+def test_site_opened_from_disk_renders(site, browser):
+    """The acceptance: open _build/html/index.html from disk (file://), network off."""
+    base = site.html.as_uri() + "/"
+    config = load_config()
+    context = offline_context(browser, base, viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        page.goto(f"{base}index.html", wait_until="load")
+        page.wait_for_url(f"{base}{PAGES[0]}.html", timeout=10000)  # index.html redirects to the root page
+        page.close()
+        for docname in [*CHAPTERS, *EXERCISES[:1]]:
+            report = inspect_page(context, base, docname, config, notebook=docname in NOTEBOOKS)
+            assert not report.problems, f"{docname} (file://):\n  " + "\n  ".join(report.problems)
+            assert report.maths or report.images, f"{docname} (file://) shows neither maths nor a figure"
+    finally:
+        context.close()
+
+
+def test_dark_mode_is_readable(site, server, browser):
+    context = offline_context(browser, server.base, viewport=VIEWPORT, color_scheme="dark")
+    config = load_config()
+    try:
+        for docname in SHOWCASE:
+            report = inspect_page(context, server.base, docname, config, notebook=docname in NOTEBOOKS,
+                                  screenshot=_shot_name(docname, "dark"))
+            assert not report.problems, f"{docname} (dark):\n  " + "\n  ".join(report.problems)
+        page = context.new_page()
+        page.goto(f"{server.base}{SHOWCASE[-1]}.html")
+        colours = page.evaluate("""() => {
+            const lum = c => { const [r, g, b] = c.match(/\\d+/g).map(Number);
+                               return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255; };
+            const body = getComputedStyle(document.body);
+            const text = getComputedStyle(document.querySelector('article p') || document.body);
+            const img = document.querySelector('article div.cell_output img');
+            return {theme: document.documentElement.dataset.theme,
+                    background: lum(body.backgroundColor), text: lum(text.color),
+                    figure: img ? lum(getComputedStyle(img).backgroundColor) : null};
+        }""")
+    finally:
+        context.close()
+    assert colours["theme"] == "dark"
+    assert colours["background"] < 0.3 and colours["text"] > 0.6, colours
+    if colours["figure"] is not None:  # figures sit on a white card, as drawn
+        assert colours["figure"] > 0.9, colours
+
+
+def test_checker_reports_a_deliberately_broken_site(site, browser, tmp_path):
+    """The test of the test: break a copy of the site and see every fault reported."""
+    html = tmp_path / "html"
+    shutil.copytree(site.html, html)
+    config = load_config()
+    pages = {d: (html / f"{d}.html").read_text() for d in PAGES}
+    figure_page = next((d for d in CHAPTERS if '_images/' in pages[d]), None)
+    maths_page = next((d for d in PAGES if 'class="math' in pages[d]), None)
+    if figure_page is None or maths_page is None or not EXERCISES:
+        pytest.skip("the site has no chapter with a figure, no maths or no exercise page yet")
+    exercise = EXERCISES[0]
+
+    # 1. an image removed, 2. a script from the network, 3. the Colab link naming another notebook
+    image = re.search(r'src="(?:\.\./)*(_images/[^"]+)"', pages[figure_page]).group(1)
+    (html / image).unlink()
+    broken = pages[figure_page].replace("</head>", '<script src="https://cdn.example.invalid/x.js"></script></head>', 1)
+    colab = expected_launch_links(config, figure_page)["colab"]
+    assert colab in broken
+    broken = broken.replace(colab, colab.replace(f"{figure_page}.ipynb", "chapters/elsewhere.ipynb"))
+    (html / f"{figure_page}.html").write_text(broken)
+    # 4. maths left untypeset: the page's MathJax script no longer exists
+    if maths_page != figure_page:
+        maths_html = (html / f"{maths_page}.html").read_text()
+        (html / f"{maths_page}.html").write_text(maths_html.replace("mathjax/tex-mml-chtml.js", "mathjax/missing.js"))
+    else:
+        (html / f"{maths_page}.html").write_text(broken.replace("mathjax/tex-mml-chtml.js", "mathjax/missing.js"))
+    # 5. a solution shown open on the exercise page
+    (html / f"{exercise}.html").write_text(
+        pages[exercise].replace('<details class="admonition hide below-input">', '<details open class="admonition hide below-input">')
+    )
+
+    with SiteServer(html) as server:
+        context = offline_context(browser, server.base)
+        try:
+            found = {
+                d: "\n".join(inspect_page(context, server.base, d, config, notebook=d in NOTEBOOKS).problems)
+                for d in {figure_page, maths_page, exercise}
+            }
+        finally:
+            context.close()
+    assert f"image not loaded: ../{image}" in found[figure_page] or "image not loaded" in found[figure_page]
+    assert re.search(rf"local request .*{re.escape(image)} answered 404", found[figure_page])
+    assert "network resource (blocked): https://cdn.example.invalid/x.js" in found[figure_page]
+    assert "colab launch link should be" in found[figure_page]
+    assert "not typeset" in found[maths_page] or "MathJax did not load" in found[maths_page]
+    assert "visible before its toggle is clicked" in found[exercise]
