@@ -165,6 +165,7 @@ def test_broken_submissions_each_score_zero_and_both_gradebooks_are_written(tmp_
     notebook("exits.ipynb", stub, "import sys\nsys.exit(0)")
     notebook("endless.ipynb", "while True:\n    pass")
     notebook("kills_kernel.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    notebook("hogs_memory.ipynb", stub, "hog = bytearray(10**12)")
     notebook(
         "patches_checker.ipynb",
         "import course_lib as cl\nimport course_lib.grading.check as c\n"
@@ -176,12 +177,14 @@ def test_broken_submissions_each_score_zero_and_both_gradebooks_are_written(tmp_
     rows, records = _grade(tmp_path, folder, timeout=15)
     by_name = {Path(r["submission"]).name: r for r in rows}
     assert set(by_name) == {"untouched.ipynb", "syntax_error.ipynb", "exits.ipynb", "endless.ipynb",
-                            "kills_kernel.ipynb", "patches_checker.ipynb", "notes.txt"}
+                            "kills_kernel.ipynb", "hogs_memory.ipynb", "patches_checker.ipynb", "notes.txt"}
     for row in rows:
         assert row["score"] == "0" and row["max_score"] == str(len(exercises_of("activations"))), row
     assert "time limit" in by_name["endless.ipynb"]["error"]
     assert "SIGKILL" in by_name["kills_kernel.ipynb"]["error"]
     assert "not a readable notebook" in by_name["notes.txt"]["error"]
+    hog = next(r for r in records if r["submission"].endswith("hogs_memory.ipynb"))
+    assert "MemoryError" in " ".join(hog["cell_errors"])  # the memory limit held; grading went on
     syntax = next(r for r in records if r["submission"].endswith("syntax_error.ipynb"))
     assert "SyntaxError" in syntax["exercises"]["activations.step"]["message"]
     untouched = next(r for r in records if r["submission"].endswith("untouched.ipynb"))

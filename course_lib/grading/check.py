@@ -174,6 +174,12 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     if not failures:
         return Result(exercise.id, True, n, 0, f"✔ {exercise.id}: passed all {n} test cases.")
     case, exp, got, problem = failures[0]
+    if got.status == "not_implemented":
+        return Result(
+            exercise.id, False, n, len(failures),
+            f"✘ {exercise.id}: not implemented yet: replace `raise NotImplementedError` in `{exercise.name}` "
+            f"with your code, then run this check again ({n} test cases are waiting).",
+        )
     hint = ""
     if got.status != "not_implemented":
         for index, mutant in enumerate(exercise.mutants):
