@@ -1,4 +1,4 @@
-"""The instructor's grader: `python -m course_lib.grade PATH... [--json F] [--csv F] [--timeout S]`.
+"""The instructor's grader: `python -m course_lib.grade PATH... [--json F] [--csv F] [--timeout S] [--jobs N]`.
 
 Grades exercise notebooks, or folders of them. Each submission runs in a fresh process (the
 sandbox, `course_lib.grading.sandbox`) with a time and memory limit; the score is computed here,
@@ -21,6 +21,8 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from course_lib.grading.sandbox import MEMORY_ENV
 
 __all__ = ["Submission", "grade_notebook", "main"]
 
@@ -76,16 +78,6 @@ def _chapter_of(nb: dict, chapter: str | None) -> str:
     raise ValueError("cannot tell which chapter's exercises this notebook holds: pass --chapter")
 
 
-def _limit_memory(megabytes: int):
-    def apply() -> None:
-        import resource
-
-        limit = megabytes * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-
-    return apply
-
-
 def grade_notebook(path: Path, chapter: str | None = None, timeout: float = 120, memory_mb: int = 6144) -> Submission:
     """Grade one submission in a sandbox process; never raises for a bad submission."""
     import torch
@@ -116,10 +108,10 @@ def grade_notebook(path: Path, chapter: str | None = None, timeout: float = 120,
         response = Path(tmp) / "response.pt"
         command = [sys.executable, "-m", "course_lib.grading.sandbox", str(path.resolve()), str(response)]
         command += [e.id for e in exercises]
-        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", MEMORY_ENV: str(memory_mb)}
         process = subprocess.Popen(
             command, cwd=path.resolve().parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, start_new_session=True, preexec_fn=_limit_memory(memory_mb),
+            stderr=subprocess.PIPE, env=env, start_new_session=True,
         )
         try:
             _, stderr = process.communicate(timeout=timeout)
@@ -215,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the gradebook, with feedback, as JSON")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
     parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per submission")
+    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
     parser.add_argument("--chapter", help="the chapter slug, e.g. activations (default: from each notebook)")
     parser.add_argument("--self-test", action="store_true", help="check that every exercise is not vacuous")
     args = parser.parse_args(argv)
@@ -232,14 +225,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give at least one notebook or folder (or --self-test)")
     if args.timeout <= 0:
         parser.error("--timeout must be positive")
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    def grade(path: Path) -> Submission:  # each submission runs in its own sandbox process
+        return grade_notebook(path, args.chapter, args.timeout, args.memory_mb)
 
     rows: list[Submission] = []
     try:
-        for path in _submissions(args.paths):
-            row = grade_notebook(path, args.chapter, args.timeout, args.memory_mb)
-            rows.append(row)
-            status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
-            print(f"{row.submission}: {status}", flush=True)
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            for row in pool.map(grade, _submissions(args.paths)):  # in submission order
+                rows.append(row)
+                status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
+                print(f"{row.submission}: {status}", flush=True)
     finally:  # nothing is lost: write what was graded, even on Ctrl-C
         _fill_unknown_chapter(rows)
         write_gradebooks(rows, args.csv, args.json)

@@ -113,11 +113,11 @@ def _solved_cell(chapter: str) -> str:
     return "\n".join(imports) + "\n\n" + "\n\n".join(inspect.getsource(e.reference) for e in exercises_of(chapter))
 
 
-def _grade(tmp_path: Path, *paths: Path, timeout: int = 60) -> tuple[list[dict], list[dict]]:
+def _grade(tmp_path: Path, *paths: Path, timeout: int = 60, jobs: int = 2) -> tuple[list[dict], list[dict]]:
     out_csv, out_json = tmp_path / "gradebook.csv", tmp_path / "gradebook.json"
     result = subprocess.run(
         [sys.executable, "-m", "course_lib.grade", *map(str, paths), "--csv", str(out_csv), "--json", str(out_json),
-         "--timeout", str(timeout)],
+         "--timeout", str(timeout), "--jobs", str(jobs)],
         capture_output=True, text=True, timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr

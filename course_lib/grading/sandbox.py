@@ -22,6 +22,8 @@ from course_lib.grading.check import GRADING_ENV, collect
 from course_lib.grading.exercise import Exercise
 from course_lib.grading.registry import get
 
+MEMORY_ENV = "COURSE_LIB_MEMORY_MB"  # the grader's address-space limit for this process, in MiB
+
 
 def code_cells(path: str) -> list[str]:
     """The notebook's code cells as plain Python (IPython magics turned into calls)."""
@@ -53,7 +55,17 @@ def _hide_references(exercises: Iterable[Exercise]) -> None:
         exercise.reference = unavailable
 
 
+def _limit_memory() -> None:
+    megabytes = os.environ.get(MEMORY_ENV)
+    if megabytes:
+        import resource
+
+        limit = int(megabytes) * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
 def main(notebook: str, response_path: str, exercise_ids: list[str]) -> None:
+    _limit_memory()  # before any submitted code runs
     os.environ[GRADING_ENV] = "1"
     os.environ.setdefault("MPLBACKEND", "Agg")
     exercises = [get(i) for i in exercise_ids]
