@@ -12,7 +12,7 @@ from course_lib.diagnostics import (
     record_activations,
 )
 from course_lib.environment import environment_report, on_colab
-from course_lib.models import MLP, init_weights
+from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
 from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
 from course_lib.reproducibility import seed_everything
@@ -21,7 +21,7 @@ from course_lib.training import Callback, History, accuracy, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActivationStats", "Callback", "MLP", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
+    "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
     "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
     "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",

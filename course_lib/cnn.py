@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_lib.models import MLP
+from course_lib.models import MLP, count_parameters  # noqa: F401  (count_parameters is part of this API)
 
 __all__ = [
     "CNN1d",
@@ -71,13 +71,6 @@ def conv_output_size(
             f"but the padded input has only size + 2*padding = {size + 2 * padding}"
         )
     return (size + 2 * padding - span) // stride + 1
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters (elements of parameters with requires_grad). Chapter 1."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 @torch.no_grad()

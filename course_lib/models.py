@@ -10,7 +10,14 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP", "init_weights"]
+__all__ = ["MLP", "count_parameters", "init_weights"]
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of trainable parameters (elements of parameters with requires_grad). Chapter 1."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 class MLP(nn.Sequential):
