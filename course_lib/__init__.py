@@ -14,16 +14,38 @@ from course_lib.diagnostics import (
 from course_lib.environment import environment_report, on_colab
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
-from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
+from course_lib.plotting import (
+    image_grid,
+    plot_history,
+    plot_layer_values,
+    plot_runs,
+    use_course_style,
+)
 from course_lib.reproducibility import seed_everything
-from course_lib.training import Callback, History, accuracy, evaluate, fit
+from course_lib.training import (
+    Callback,
+    History,
+    Result,
+    Run,
+    accuracy,
+    evaluate,
+    fit,
+    format_mean_std,
+    format_score,
+    make_optimizer,
+    mean_std,
+    train,
+    train_seeds,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
-    "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
-    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
-    "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
-    "solution", "use_course_style",
+    "ActivationStats", "Callback", "GradientNormRecorder", "History", "MLP", "Result", "Run",
+    "Split", "accuracy", "activation_stats", "check", "count_parameters", "environment_report",
+    "evaluate", "fit", "format_mean_std", "format_score", "gradient_norms", "image_grid",
+    "init_weights", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_optimizer",
+    "make_spirals", "mean_std", "on_colab", "plot_history", "plot_layer_values", "plot_runs",
+    "record_activations", "seed_everything", "solution", "train", "train_seeds",
+    "use_course_style",
 ]
