@@ -3,7 +3,16 @@
 One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
 docstring names the chapter that introduces it.
 """
-from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from course_lib.data import (
+    Split,
+    load_digits,
+    load_faces,
+    load_mnist1d,
+    load_text_corpus,
+    load_word_similarity,
+    make_moons,
+    make_spirals,
+)
 from course_lib.diagnostics import (
     ActivationStats,
     GradientNormRecorder,
@@ -23,7 +32,8 @@ __version__ = "0.1.0"
 __all__ = [
     "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
-    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
+    "image_grid", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus",
+    "load_word_similarity", "make_moons", "make_spirals",
     "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
     "solution", "use_course_style",
 ]
