@@ -3,6 +3,19 @@
 One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
 docstring names the chapter that introduces it.
 """
+from course_lib.autoencoders import (
+    Autoencoder,
+    contractive_penalty,
+    contractive_term,
+    corrupt,
+    fully_connected_autoencoder,
+    l1_code_term,
+    pixel_mse,
+    reconstruction_errors,
+    reconstruction_loss,
+    sparsity_kl,
+    sparsity_term,
+)
 from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
 from course_lib.diagnostics import (
     ActivationStats,
@@ -21,6 +34,9 @@ from course_lib.training import Callback, History, accuracy, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoencoder", "contractive_penalty", "contractive_term", "corrupt", "fully_connected_autoencoder",
+    "l1_code_term", "pixel_mse", "reconstruction_errors", "reconstruction_loss", "sparsity_kl",
+    "sparsity_term",
     "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
     "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
