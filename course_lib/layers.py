@@ -4,6 +4,7 @@ Introduced in chapter 4 (batch normalization). `BatchNorm1d` is a readable re-im
 `torch.nn.BatchNorm1d` (same parameters, buffers, outputs, running statistics and gradients, so the
 two load each other's `state_dict`); it is for reading and testing, not speed. `fold_batchnorm`
 turns `bn(linear(x))` in eval mode into one `nn.Linear`, as deployment tools do.
+`Dropout` (chapter 6) is inverted dropout with the behaviour of `torch.nn.Dropout`.
 
 This module is not a replacement for the PyTorch layer: it has no `affine=False`, no
 `track_running_stats=False` and no channels-last or fused kernels.
@@ -200,3 +201,38 @@ class BatchNorm2d(BatchNorm1d):
             raise ValueError(f"expected input of shape (N, {self.num_features}, H, W), "
                              f"got {tuple(getattr(x, 'shape', ()))}")
         return super().forward(x.flatten(2)).reshape(x.shape)  # statistics over N and H * W
+
+
+# ---- Dropout (chapter 6) -----------------------------------------------------------------------
+# Self-contained block, tested against torch.nn.Dropout in tests/test_dropout.py.
+
+__all__ += ["Dropout"]
+
+
+class Dropout(nn.Module):
+    """Inverted dropout written from scratch, the behaviour of `torch.nn.Dropout` (chapter 6).
+
+    Training mode: each element is kept with probability 1 - p and scaled by 1 / (1 - p), or set
+    to zero, so that the expected output equals the input; the gradient flows through the same
+    mask. Eval mode, and p = 0: the identity. p = 1: all zeros. The mask is drawn from torch's
+    global generator with `bernoulli_(1 - p)`, so `torch.manual_seed` fixes it.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a tensor, got {type(x).__name__}")
+        if not self.training or self.p == 0:
+            return x  # test time: the whole network, no scaling (it was done during training)
+        if self.p == 1:
+            return x * torch.zeros_like(x)  # every unit dropped; keeps the graph (gradient 0)
+        keep = torch.empty_like(x).bernoulli_(1 - self.p)  # 1 with probability 1 - p, else 0
+        return x * keep / (1 - self.p)  # E[keep / (1 - p)] = 1: the expectation is preserved
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
