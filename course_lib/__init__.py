@@ -3,7 +3,35 @@
 One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
 docstring names the chapter that introduces it.
 """
-from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from types import ModuleType as _ModuleType
+
+from course_lib.autoencoders import (
+    Autoencoder,
+    contractive_penalty,
+    contractive_term,
+    VariationalAutoencoder,
+    corrupt,
+    elbo_loss,
+    fully_connected_autoencoder,
+    fully_connected_vae,
+    gaussian_kl,
+    l1_code_term,
+    pixel_mse,
+    reconstruction_errors,
+    reconstruction_loss,
+    sparsity_kl,
+    sparsity_term,
+)
+from course_lib.data import (
+    Split,
+    load_digits,
+    load_faces,
+    load_mnist1d,
+    load_text_corpus,
+    load_word_similarity,
+    make_moons,
+    make_spirals,
+)
 from course_lib.diagnostics import (
     ActivationStats,
     GradientNormRecorder,
@@ -14,6 +42,16 @@ from course_lib.diagnostics import (
 from course_lib.environment import environment_report, on_colab
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
+from course_lib.optimization import (
+    RangeTest,
+    gradient_noise,
+    lr_range_test,
+    plot_schedules,
+    plot_trajectories,
+    schedule_values,
+    trajectory,
+)
+from course_lib.reproducibility import seed_everything
 from course_lib.plotting import (
     image_grid,
     plot_history,
@@ -40,12 +78,8 @@ from course_lib.training import (
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ActivationStats", "Callback", "GradientNormRecorder", "History", "MLP", "Result", "Run",
-    "Split", "accuracy", "activation_stats", "check", "count_parameters", "environment_report",
-    "evaluate", "fit", "format_mean_std", "format_score", "gradient_norms", "image_grid",
-    "init_weights", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_optimizer",
-    "make_spirals", "mean_std", "on_colab", "plot_history", "plot_layer_values", "plot_runs",
-    "record_activations", "seed_everything", "solution", "train", "train_seeds",
-    "use_course_style",
-]
+# Every name imported above, and only those (one import statement per module: add yours there).
+__all__ = sorted(
+    name for name, value in list(globals().items())
+    if not name.startswith("_") and not isinstance(value, _ModuleType)
+)

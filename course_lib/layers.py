@@ -4,6 +4,7 @@ Introduced in chapter 4 (batch normalization). `BatchNorm1d` is a readable re-im
 `torch.nn.BatchNorm1d` (same parameters, buffers, outputs, running statistics and gradients, so the
 two load each other's `state_dict`); it is for reading and testing, not speed. `fold_batchnorm`
 turns `bn(linear(x))` in eval mode into one `nn.Linear`, as deployment tools do.
+`Dropout` (chapter 6) is inverted dropout with the behaviour of `torch.nn.Dropout`.
 
 This module is not a replacement for the PyTorch layer: it has no `affine=False`, no
 `track_running_stats=False` and no channels-last or fused kernels.
@@ -109,3 +110,129 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
         folded.weight.copy_(s[:, None] * linear.weight)  # diag(s) W: scales row j by s_j
         folded.bias.copy_(s * (b - bn.running_mean) + beta)
     return folded
+
+
+# ---- Normalization beyond the batch: layer, group and per-channel batch normalization ----------
+# Chapter 4. Self-contained block: each layer is checked against its PyTorch twin in
+# tests/test_normalization_layers.py.
+
+__all__ += ["BatchNorm2d", "GroupNorm", "LayerNorm"]
+
+
+def _check_eps(eps: object) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not eps > 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    return float(eps)
+
+
+class LayerNorm(nn.Module):
+    """Layer normalization over the last dimension of (..., C) input, like `nn.LayerNorm(C)` (chapter 4).
+
+    Each example is standardized with its *own* mean and biased variance over its C features, then
+    scaled and shifted per feature. No batch statistics: the same in training and eval mode, and a
+    batch of one is fine.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
+        self.num_features, self.eps = num_features, _check_eps(eps)
+        self.weight = nn.Parameter(torch.ones(num_features))  # gamma, per feature
+        self.bias = nn.Parameter(torch.zeros(num_features))  # beta, per feature
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.num_features:
+            raise ValueError(f"expected input of shape (..., {self.num_features}), "
+                             f"got {tuple(getattr(x, 'shape', ()))}")
+        mu = x.mean(dim=-1, keepdim=True)  # (..., 1) per example
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1) biased, as nn.LayerNorm
+        x_hat = (x - mu) / torch.sqrt(var + self.eps)  # zero mean, unit variance per example
+        return self.weight * x_hat + self.bias  # gamma * x_hat + beta
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}"
+
+
+class GroupNorm(nn.Module):
+    """Group normalization of (N, C, ...) input, like `nn.GroupNorm(num_groups, C)` (chapter 4).
+
+    The C channels are split into `num_groups` groups of consecutive channels; each example is
+    standardized per group over the group's channels and all positions. One group is layer
+    normalization over (C, ...); C groups is instance normalization. Scale and shift per channel.
+    """
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        for name, value in (("num_groups", num_groups), ("num_channels", num_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if num_channels % num_groups:
+            raise ValueError(f"num_channels ({num_channels}) must be divisible by num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, _check_eps(eps)
+        self.weight = nn.Parameter(torch.ones(num_channels))  # gamma, per channel
+        self.bias = nn.Parameter(torch.zeros(num_channels))  # beta, per channel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(f"expected input of shape (N, {self.num_channels}, ...), "
+                             f"got {tuple(getattr(x, 'shape', ()))}")
+        n = x.shape[0]
+        groups = x.reshape(n, self.num_groups, -1)  # (N, G, C/G * positions)
+        mu = groups.mean(dim=-1, keepdim=True)  # (N, G, 1) per example and group
+        var = groups.var(dim=-1, keepdim=True, unbiased=False)  # (N, G, 1) biased
+        x_hat = ((groups - mu) / torch.sqrt(var + self.eps)).reshape(x.shape)
+        shape = (1, -1) + (1,) * (x.dim() - 2)  # broadcast a (C,) vector over x
+        return self.weight.reshape(shape) * x_hat + self.bias.reshape(shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}"
+
+
+class BatchNorm2d(BatchNorm1d):
+    """Batch normalization of (N, C, H, W) feature maps, like `nn.BatchNorm2d(C)` (chapter 4).
+
+    One mean and variance per *channel*, over the batch and every position (N * H * W values):
+    the (N, C, H * W) view is exactly what `BatchNorm1d` normalizes per feature over (N, L).
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.num_features:
+            raise ValueError(f"expected input of shape (N, {self.num_features}, H, W), "
+                             f"got {tuple(getattr(x, 'shape', ()))}")
+        return super().forward(x.flatten(2)).reshape(x.shape)  # statistics over N and H * W
+
+
+# ---- Dropout (chapter 6) -----------------------------------------------------------------------
+# Self-contained block, tested against torch.nn.Dropout in tests/test_dropout.py.
+
+__all__ += ["Dropout"]
+
+
+class Dropout(nn.Module):
+    """Inverted dropout written from scratch, the behaviour of `torch.nn.Dropout` (chapter 6).
+
+    Training mode: each element is kept with probability 1 - p and scaled by 1 / (1 - p), or set
+    to zero, so that the expected output equals the input; the gradient flows through the same
+    mask. Eval mode, and p = 0: the identity. p = 1: all zeros. The mask is drawn from torch's
+    global generator with `bernoulli_(1 - p)`, so `torch.manual_seed` fixes it.
+    """
+
+    def __init__(self, p: float = 0.5) -> None:
+        super().__init__()
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+            raise ValueError(f"dropout probability p must be a number in [0, 1], got {p!r}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a tensor, got {type(x).__name__}")
+        if not self.training or self.p == 0:
+            return x  # test time: the whole network, no scaling (it was done during training)
+        if self.p == 1:
+            return x * torch.zeros_like(x)  # every unit dropped; keeps the graph (gradient 0)
+        keep = torch.empty_like(x).bernoulli_(1 - self.p)  # 1 with probability 1 - p, else 0
+        return x * keep / (1 - self.p)  # E[keep / (1 - p)] = 1: the expectation is preserved
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
