@@ -2,18 +2,24 @@
 
 Introduced in chapter 4 (batch normalization). `BatchNorm1d` is a readable re-implementation of
 `torch.nn.BatchNorm1d` (same parameters, buffers, outputs, running statistics and gradients, so the
-two load each other's `state_dict`); it is for reading and testing, not speed. `fold_batchnorm`
-turns `bn(linear(x))` in eval mode into one `nn.Linear`, as deployment tools do.
+two load each other's `state_dict`); it is for reading and testing, not speed. `batchnorm_layers`
+finds a model's batch-norm layers (PyTorch's, this module's and subclasses of either);
+`fold_batchnorm` turns `bn(linear(x))` in eval mode into one `nn.Linear`, as deployment tools do,
+and `fold_network` does it for every such pair of a Sequential.
 
 This module is not a replacement for the PyTorch layer: it has no `affine=False`, no
 `track_running_stats=False` and no channels-last or fused kernels.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
-__all__ = ["BatchNorm1d", "fold_batchnorm"]
+from course_lib import checks
+
+__all__ = ["BatchNorm1d", "batchnorm_layers", "fold_batchnorm", "fold_network"]
 
 
 class BatchNorm1d(nn.Module):
@@ -28,13 +34,12 @@ class BatchNorm1d(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
         super().__init__()
-        if not isinstance(num_features, int) or isinstance(num_features, bool) or num_features < 1:
-            raise ValueError(f"num_features must be a positive integer, got {num_features!r}")
-        if not isinstance(eps, (int, float)) or not eps > 0:
-            raise ValueError(f"eps must be a positive number, got {eps!r}")
-        if momentum is not None and (not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1):
-            raise ValueError(f"momentum must be a number in [0, 1] or None (cumulative average), got {momentum!r}")
-        self.num_features, self.eps, self.momentum = num_features, float(eps), momentum
+        num_features = checks.positive_int("num_features", num_features)
+        eps = checks.positive_float("eps", eps)
+        if momentum is not None:
+            momentum = checks.number("momentum", momentum, minimum=0.0, maximum=1.0,
+                                     wanted="a number in [0, 1] or None (cumulative average)")
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.weight = nn.Parameter(torch.ones(num_features))  # gamma, learnable scale
         self.bias = nn.Parameter(torch.zeros(num_features))  # beta, learnable shift
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -48,8 +53,7 @@ class BatchNorm1d(nn.Module):
         self.num_batches_tracked.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"expected a tensor, got {type(x).__name__}")
+        checks.tensor("x", x)
         if x.dim() not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(
                 f"expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
@@ -82,6 +86,9 @@ class BatchNorm1d(nn.Module):
         return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
 
 
+_BATCHNORM_TYPES = (nn.BatchNorm1d, BatchNorm1d)  # what batchnorm_layers and the folding recognise
+
+
 def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
     """One `nn.Linear` equal to `bn(linear(x))` with `bn` in eval mode (chapter 4).
 
@@ -91,7 +98,7 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
     """
     if not isinstance(linear, nn.Linear):
         raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
-    if not isinstance(bn, (nn.BatchNorm1d, BatchNorm1d)):
+    if not isinstance(bn, _BATCHNORM_TYPES):
         raise TypeError(f"bn must be a torch.nn.BatchNorm1d or course_lib.layers.BatchNorm1d, got {type(bn).__name__}")
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError("bn has no running statistics (track_running_stats=False): in eval mode it still "
@@ -109,3 +116,35 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
         folded.weight.copy_(s[:, None] * linear.weight)  # diag(s) W: scales row j by s_j
         folded.bias.copy_(s * (b - bn.running_mean) + beta)
     return folded
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
+    """Every 1-D batch-norm layer of `model`, in order: `torch.nn.BatchNorm1d`, this module's
+    `BatchNorm1d`, and subclasses of either (a noisy variant, say). Chapter 4.
+
+    Use it to set a momentum, reset the running statistics or read them, e.g.
+    ``for bn in batchnorm_layers(model): bn.reset_running_stats()``.
+    """
+    checks.module("model", model)
+    return [m for m in model.modules() if isinstance(m, _BATCHNORM_TYPES)]
+
+
+def fold_network(model: nn.Sequential) -> nn.Sequential:
+    """A copy of a Sequential in eval mode with every Linear -> batch-norm pair folded into one
+    `nn.Linear` by `fold_batchnorm`; the other layers are copied unchanged. Chapter 4.
+
+    The copy computes the same function as `model` in eval mode (up to float rounding) with
+    fewer layers and parameters; `model` itself is left as it was.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential (e.g. a course_lib MLP), got {type(model).__name__}")
+    modules, layers, i = list(model), [], 0
+    while i < len(modules):
+        pair = modules[i : i + 2]
+        if len(pair) == 2 and isinstance(pair[0], nn.Linear) and isinstance(pair[1], _BATCHNORM_TYPES):
+            layers.append(fold_batchnorm(*pair))
+            i += 2
+        else:
+            layers.append(copy.deepcopy(modules[i]))
+            i += 1
+    return nn.Sequential(*layers).eval()
