@@ -3,6 +3,19 @@
 One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
 docstring names the chapter that introduces it.
 """
+from course_lib.autoencoders import (
+    Autoencoder,
+    contractive_penalty,
+    contractive_term,
+    corrupt,
+    fully_connected_autoencoder,
+    l1_code_term,
+    pixel_mse,
+    reconstruction_errors,
+    reconstruction_loss,
+    sparsity_kl,
+    sparsity_term,
+)
 from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
 from course_lib.diagnostics import (
     ActivationStats,
@@ -14,6 +27,15 @@ from course_lib.diagnostics import (
 from course_lib.environment import environment_report, on_colab
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
+from course_lib.optimization import (
+    RangeTest,
+    gradient_noise,
+    lr_range_test,
+    plot_schedules,
+    plot_trajectories,
+    schedule_values,
+    trajectory,
+)
 from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
 from course_lib.reproducibility import seed_everything
 from course_lib.training import Callback, History, accuracy, evaluate, fit
@@ -21,9 +43,15 @@ from course_lib.training import Callback, History, accuracy, evaluate, fit
 __version__ = "0.1.0"
 
 __all__ = [
+    "Autoencoder", "contractive_penalty", "contractive_term", "corrupt", "fully_connected_autoencoder",
+    "l1_code_term", "pixel_mse", "reconstruction_errors", "reconstruction_loss", "sparsity_kl",
+    "sparsity_term",
     "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
     "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
     "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
     "solution", "use_course_style",
+    # chapter 5: optimization hyperparameters
+    "RangeTest", "gradient_noise", "lr_range_test", "plot_schedules", "plot_trajectories",
+    "schedule_values", "trajectory",
 ]

@@ -1,30 +1,60 @@
-"""The instructor's grader: `python -m course_lib.grade PATH... [--json F] [--csv F] [--timeout S] [--jobs N]`.
+"""The instructor's grader: `python -m course_lib.grade PATH... [--csv F] [--json F] [options]`.
 
-Grades exercise notebooks, or folders of them. Each submission runs in a fresh process (the
-sandbox, `course_lib.grading.sandbox`) with a time and memory limit; the score is computed here,
-from the values the learner's functions returned, never from what the notebook printed. A broken
-submission (syntax error, endless loop, crash, `sys.exit`, not a notebook) scores 0 with the reason
-in the `error` column and does not stop the others. The gradebooks are written even if grading is
-interrupted. `--self-test` proves the exercises are not vacuous. Exit status 0 when grading
-completed, whatever the scores.
+Grades exercise notebooks, or folders of them, on one chapter's exercises (`--chapter`, else the
+chapter most notebooks name). Each submission runs in its own sandbox (`course_lib.grading.sandbox`)
+under bubblewrap where it can run: no network, a read-only view of the system and the course
+environment, a private copy of the notebook in a private temporary folder, its own PID namespace,
+a clean environment, limits on memory and processes (a cgroup, else per-process rlimits), file size,
+time and output. The score is computed here, from the values the learner's functions returned,
+never from what the notebook printed. A broken or hostile submission scores 0 with the reason in
+the `error` column and does not stop the others. Both gradebooks are rewritten after every row, by
+this process alone, so a killed grader keeps every row it had. `--self-test` proves the exercises
+are not vacuous. Exit status 0 when grading completed, whatever the scores.
 """
 from __future__ import annotations
 
 import argparse
+import collections
+import contextlib
 import csv
+import io
 import json
 import os
+import queue
 import re
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from course_lib.grading.sandbox import MEMORY_ENV
+from course_lib.grading.sandbox import read_frame, split_frames, write_frame
 
-__all__ = ["Submission", "grade_notebook", "main"]
+__all__ = ["Settings", "Submission", "grade_paths", "main", "write_gradebooks"]
+
+MAX_NOTEBOOK_MB = 64
+ENV_KEEP = {"LANG": "C.UTF-8", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1", "COURSE_LIB_GRADING": "1", "HOME": "/tmp", "TMPDIR": "/tmp",
+            "MPLCONFIGDIR": "/tmp/matplotlib", "PATH": "/usr/bin:/bin"}
+
+
+@dataclass
+class Settings:
+    """How submissions are run: isolation, limits and time."""
+
+    isolation: str = "auto"  # "auto", "bubblewrap" or "process"
+    timeout: float = 120
+    memory_mb: int = 6144  # the whole sandbox (cgroup), and each process (address space)
+    processes: int = 256  # tasks (processes and threads) per sandbox, where a cgroup exists
+    file_mb: int = 256  # largest file a submission may write
+    tmp_mb: int = 512  # its private temporary folder
+    output_mb: int = 256  # most the grader reads back from one submission
 
 
 @dataclass
@@ -32,11 +62,15 @@ class Submission:
     """One graded submission: a row of the gradebook."""
 
     submission: str
-    chapter: str = ""
+    chapter: str = ""  # the chapter the notebook itself names ("" if none)
+    flag: str = ""
     scores: dict[str, int] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
     error: str = ""
     cell_errors: list[str] = field(default_factory=list)
+    isolation: str = ""
+    seconds: float = 0.0
+    peak_memory_mb: float | None = None
 
     @property
     def score(self) -> int:
@@ -47,154 +81,594 @@ class Submission:
         return len(self.scores)
 
 
+# ---- the class folder ----------------------------------------------------------------------
+
+def display_name(path: Path) -> str:
+    """A path as text, whatever the encoding of its name (undecodable bytes shown as escapes)."""
+    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+
+
 def _submissions(paths: list[str]) -> list[Path]:
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            for child in sorted(path.rglob("*"), key=lambda p: os.fsencode(str(p))):
                 parts = child.relative_to(path).parts
-                if child.is_file() and not any(p.startswith(".") for p in parts):
+                if any(p.startswith(".") for p in parts) or any(
+                    parent.is_symlink() for parent in child.relative_to(path).parents if str(parent) != "."
+                ):
+                    continue
+                if child.is_symlink() or child.is_file():
                     found.append(child)
         else:
             found.append(path)  # a missing file is reported in its row
     return found
 
 
-def _chapter_of(nb: dict, chapter: str | None) -> str:
+def _read_submission(path: Path) -> tuple[bytes | None, str]:
+    """The file's bytes, or None and why it cannot be graded."""
+    try:
+        if path.is_symlink():
+            return None, "a symbolic link, not a notebook file: not graded"
+        if not path.is_file():
+            return None, "not a readable notebook: no such file"
+        if path.stat().st_size > MAX_NOTEBOOK_MB * 2**20:
+            return None, f"not a readable notebook: larger than {MAX_NOTEBOOK_MB} MB"
+        return path.read_bytes(), ""
+    except OSError as exc:
+        return None, f"not a readable notebook: {exc.strerror or type(exc).__name__}"
+
+
+def _notebook(raw: bytes) -> tuple[dict | None, str]:
+    try:
+        nb = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        return None, f"not a readable notebook: {type(exc).__name__}: {first}"[:300]
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return None, "not a readable notebook: it has no list of cells"
+    return nb, ""
+
+
+def notebook_chapter(nb: dict) -> str:
+    """The chapter a notebook names: its metadata `course_lib.chapter`, else its check() calls."""
     from course_lib.grading import chapters
 
-    if chapter:
-        return chapter
-    meta = nb.get("metadata", {}).get("course_lib", {})
-    if isinstance(meta, dict) and isinstance(meta.get("chapter"), str):
+    meta = nb.get("metadata")
+    meta = meta.get("course_lib") if isinstance(meta, dict) else None
+    if isinstance(meta, dict) and isinstance(meta.get("chapter"), str) and meta["chapter"] in chapters():
         return meta["chapter"]
-    sources = "\n".join(
-        "".join(c.get("source", "")) for c in nb.get("cells", []) if isinstance(c, dict)
-    )
-    seen = set(re.findall(r"""check\(\s*["']([A-Za-z_]\w*)\.""", sources)) & set(chapters())
-    if len(seen) == 1:
-        return seen.pop()
-    raise ValueError("cannot tell which chapter's exercises this notebook holds: pass --chapter")
+    texts = []
+    for cell in nb.get("cells", []):
+        source = cell.get("source", "") if isinstance(cell, dict) else ""
+        if isinstance(source, list):
+            source = "".join(s for s in source if isinstance(s, str))
+        if isinstance(source, str):
+            texts.append(source)
+    seen = set(re.findall(r"""check\(\s*["']([A-Za-z_]\w*)\.""", "\n".join(texts))) & set(chapters())
+    return seen.pop() if len(seen) == 1 else ""
 
 
-def grade_notebook(path: Path, chapter: str | None = None, timeout: float = 120, memory_mb: int = 6144) -> Submission:
-    """Grade one submission in a sandbox process; never raises for a bad submission."""
+# ---- cgroups: memory and processes of a whole sandbox ---------------------------------------
+
+class Cgroup:
+    """A cgroup (v2, else v1 memory + pids) that holds one sandbox; None where none can be made."""
+
+    counter = 0
+    lock = threading.Lock()
+
+    def __init__(self, dirs: dict[str, Path], version: int) -> None:
+        self.dirs, self.version = dirs, version
+
+    @classmethod
+    def create(cls, memory_mb: int, processes: int) -> tuple["Cgroup | None", str]:
+        if not sys.platform.startswith("linux"):
+            return None, "no cgroups on this system"
+        with cls.lock:
+            cls.counter += 1
+            name = f"course-grade-{os.getpid()}-{cls.counter}"
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+            root = Path("/sys/fs/cgroup")
+            v2 = subprocess.run(["stat", "-fc", "%T", str(root)], capture_output=True, text=True).stdout.strip()
+            cls._remove_stale(root)
+            if v2 == "cgroup2fs":
+                own = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+                parent = root / own.lstrip("/")
+                with contextlib.suppress(OSError):
+                    (parent / "cgroup.subtree_control").write_text("+memory +pids")
+                path = parent / name
+                path.mkdir()
+                group = cls({"unified": path}, 2)
+                (path / "memory.max").write_text(str(memory_mb * 2**20))
+                (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
+                (path / "pids.max").write_text(str(processes))
+                return group, f"cgroup v2 (memory {memory_mb} MB, {processes} tasks per sandbox)"
+            dirs = {}
+            for line in lines:
+                _, controllers, own = line.split(":", 2)
+                for controller in ("memory", "pids"):
+                    if controller in controllers.split(","):
+                        dirs[controller] = root / controller / own.lstrip("/") / name
+            if set(dirs) != {"memory", "pids"}:
+                return None, "no memory and pids cgroup controllers"
+            group = cls({}, 1)
+            for controller, path in dirs.items():
+                path.mkdir()
+                group.dirs[controller] = path
+            (dirs["memory"] / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
+            with contextlib.suppress(OSError):
+                (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 2**20))
+            (dirs["pids"] / "pids.max").write_text(str(processes))
+            return group, f"cgroup v1 (memory {memory_mb} MB, {processes} tasks per sandbox)"
+        except (OSError, StopIteration, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                group.remove()  # type: ignore[possibly-undefined]
+            return None, f"no cgroup could be created ({type(exc).__name__}: {exc})"[:200]
+
+    @staticmethod
+    def _remove_stale(root: Path) -> None:
+        """Remove the empty cgroups a killed grader left behind."""
+        for path in root.glob("*/**/course-grade-*-*") if root.is_dir() else []:
+            pid = path.name.split("-")[2]
+            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                with contextlib.suppress(OSError):
+                    path.rmdir()
+
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs.values()]
+
+    def reset_peak(self) -> None:
+        if self.version == 1:
+            with contextlib.suppress(OSError):
+                (self.dirs["memory"] / "memory.max_usage_in_bytes").write_text("0")
+
+    def peak_mb(self) -> float | None:
+        name = "memory.max_usage_in_bytes" if self.version == 1 else "memory.peak"
+        folder = self.dirs.get("memory" if self.version == 1 else "unified")
+        try:
+            return round(int((folder / name).read_text()) / 2**20, 1)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def kill_all(self) -> None:
+        for _ in range(50):
+            pids = set()
+            for procs in self.procs_files():
+                with contextlib.suppress(OSError, ValueError):
+                    pids |= {int(p) for p in Path(procs).read_text().split()}
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+
+    def remove(self) -> None:
+        self.kill_all()
+        for path in self.dirs.values():
+            for _ in range(100):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+# ---- one sandbox: a server that grades submissions one at a time ---------------------------
+
+class SandboxError(Exception):
+    """The sandbox could not start or stopped answering."""
+
+
+def _bwrap_command(python_command: list[str]) -> list[str]:
+    """bubblewrap around the sandbox server: what it sees, read-only, and nothing else."""
+    import course_lib
+
+    package = Path(course_lib.__file__).resolve().parent
+    binds = {Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package}
+    binds |= {Path(sys.executable).resolve().parent.parent}
+    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--uid", "65534", "--gid", "65534"]
+    for path in sorted(binds):
+        command += ["--ro-bind", str(path), str(path)]
+    for name in ("bin", "lib", "lib64", "sbin"):
+        target = Path("/") / name
+        if target.is_symlink():
+            command += ["--symlink", os.readlink(target), str(target)]
+        elif target.is_dir():
+            command += ["--ro-bind", str(target), str(target)]
+    for path in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/alternatives"):
+        command += ["--ro-bind-try", path, path]
+    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
+    for key, value in ENV_KEEP.items():
+        command += ["--setenv", key, value]
+    return command + ["--"] + python_command
+
+
+class Sandbox:
+    """One sandbox (a bwrap container, or a plain process) running the grading server."""
+
+    def __init__(self, settings: Settings, mode: str, ids: list[str], use_cgroup: bool = True) -> None:
+        self.settings, self.mode = settings, mode
+        self.cgroup, limits = Cgroup.create(settings.memory_mb, settings.processes) if use_cgroup else (None, "")
+        config = {"memory_mb": settings.memory_mb, "file_mb": settings.file_mb, "tmp_mb": settings.tmp_mb,
+                  "output_mb": settings.output_mb, "notebook_mb": MAX_NOTEBOOK_MB,
+                  "address_space": self.cgroup is None, "ids": ids}
+        python = [sys.executable, "-I", "-m", "course_lib.grading.sandbox", json.dumps(config)]
+        self.tmp = None
+        if mode == "bubblewrap":
+            command, cwd = _bwrap_command(python), "/"
+        else:
+            self.tmp = tempfile.mkdtemp(prefix="course-grade-")
+            command, cwd = python, self.tmp
+        if self.cgroup:
+            script = "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files()) + 'exec "$@"'
+            command = ["/bin/sh", "-c", script, "sh", *command]
+        env = dict(ENV_KEEP, HOME=self.tmp or "/tmp", TMPDIR=self.tmp or "/tmp",
+                   MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"))
+        env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") if mode == "process" else env["PATH"]
+        self.stderr = collections.deque(maxlen=20)
+        self.process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        try:
+            hello = json.loads(read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600))
+        except (EOFError, TimeoutError, ValueError) as exc:
+            self.close()
+            raise SandboxError(f"the {mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}") from None
+        self.namespaces = bool(hello.get("namespaces"))
+        parts = ["bubblewrap (read-only system, no network, clean environment)" if mode == "bubblewrap"
+                 else "process only (NOT isolated by bubblewrap)"]
+        parts.append("own PID/mount/network namespaces per submission" if self.namespaces
+                     else "no namespaces per submission")
+        parts.append(limits if self.cgroup else "memory limited per process by rlimit only"
+                     + (f": {limits}" if limits else "") + f" (address space {settings.memory_mb} MB)")
+        parts.append(f"file size {settings.file_mb} MB, private /tmp {settings.tmp_mb} MB")
+        self.description = "; ".join(parts)
+        self.fresh = True
+
+    def _drain(self) -> None:
+        for line in iter(self.process.stderr.readline, b""):
+            self.stderr.append(line.decode(errors="replace").strip()[:300])
+
+    def run(self, name: str, raw: bytes, ids: list[str]) -> tuple[dict, list[bytes], float | None]:
+        """Send one notebook; return (status, response messages, peak memory in MB)."""
+        if self.cgroup:
+            self.cgroup.reset_peak()
+        request = {"name": name, "ids": ids, "timeout": self.settings.timeout}
+        try:
+            write_frame(self.process.stdin.fileno(), json.dumps(request).encode())
+            write_frame(self.process.stdin.fileno(), raw)
+            deadline = time.monotonic() + self.settings.timeout + 60
+            out = self.process.stdout.fileno()
+            status = json.loads(read_frame(out, 2**16, deadline))
+            data = read_frame(out, self.settings.output_mb * 2**20 + 2**16, deadline)
+        except (OSError, EOFError, TimeoutError, ValueError) as exc:
+            raise SandboxError(f"the sandbox stopped answering ({type(exc).__name__})") from None
+        self.fresh = False
+        return status, split_frames(data), self.cgroup.peak_mb() if self.cgroup else None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.process.stdin.close()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+        if self.cgroup:
+            self.cgroup.remove()
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def choose_isolation(requested: str) -> tuple[str, str]:
+    """("bubblewrap" or "process", why) for `--isolation` auto/bubblewrap/process."""
+    if requested == "process":
+        return "process", "--isolation process was asked for"
+    if not sys.platform.startswith("linux"):
+        why = f"bubblewrap needs Linux (this is {sys.platform})"
+    elif not shutil.which("bwrap"):
+        why = "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
+    else:
+        probe = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+        if probe.returncode == 0:
+            return "bubblewrap", ""
+        why = f"bubblewrap cannot run here: {probe.stderr.strip()[:200]}"
+    if requested == "bubblewrap":
+        raise SystemExit(f"error: --isolation bubblewrap: {why}")
+    return "process", why
+
+
+# ---- judging, in this process only ---------------------------------------------------------
+
+_JUDGE_LOCK = threading.Lock()
+
+
+def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -> None:
     import torch
 
-    from course_lib.grading import exercises_of
+    import importlib
+
     from course_lib.grading.check import Outcome, judge
 
-    row = Submission(str(path))
-    try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-            raise ValueError("it has no list of cells")
-    except Exception as exc:
-        row.error = f"not a readable notebook: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
-        row.chapter = chapter or ""
-        if chapter:
-            row.scores = {e.id: 0 for e in exercises_of(chapter)}
-        return row
-    try:
-        row.chapter = _chapter_of(nb, chapter)
-        exercises = exercises_of(row.chapter)
-    except (ValueError, KeyError) as exc:
-        row.error = str(exc.args[0] if exc.args else exc)
-        return row
-    row.scores = {e.id: 0 for e in exercises}
+    check = importlib.import_module("course_lib.grading.check")  # the module, not the function
 
-    with tempfile.TemporaryDirectory(prefix="course-grade-") as tmp:
-        response = Path(tmp) / "response.pt"
-        command = [sys.executable, "-m", "course_lib.grading.sandbox", str(path.resolve()), str(response)]
-        command += [e.id for e in exercises]
-        env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1", MEMORY_ENV: str(memory_mb)}
-        process = subprocess.Popen(
-            command, cwd=path.resolve().parent, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, env=env, start_new_session=True,
-        )
+    dtype = getattr(torch, str(meta.get("default_dtype", "float32")), torch.float32)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        dtype = torch.float32
+    for index, exercise in enumerate(exercises):
         try:
-            _, stderr = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
-            row.error = f"did not finish within the time limit of {timeout:g} s (an endless loop?)"
-            return row
-        finally:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)  # anything the submission left running
-            except ProcessLookupError:
-                pass
-        if process.returncode != 0 or not response.exists():
-            code = process.returncode
-            if code < 0:
-                row.error = f"the notebook's process was killed by signal {signal.Signals(-code).name}"
-            else:
-                last = stderr.decode(errors="replace").strip().splitlines()[-1:] or [""]
-                row.error = f"the notebook's process exited with status {code} {last[0][:200]}".strip()
-            return row
-        try:
-            data = torch.load(response, weights_only=True)
+            entry = torch.load(io.BytesIO(entries[index]), weights_only=True) if index < len(entries) else None
         except Exception as exc:
-            row.error = f"the notebook's results could not be read ({type(exc).__name__})"
-            return row
-
-    errors = data.get("__cell_errors__", []) if isinstance(data, dict) else []
-    row.cell_errors = [str(e) for e in errors] if isinstance(errors, list) else []
-    for exercise in exercises:
-        entry = data.get(exercise.id) if isinstance(data, dict) else None
-        if not isinstance(entry, dict) or entry.get("missing", True):
+            row.messages[exercise.id] = f"✘ {exercise.id}: its results could not be read ({type(exc).__name__})"
+            continue
+        if not isinstance(entry, dict) or entry.get("missing", True) is not False:
             missing = f"✘ {exercise.id}: no function named {exercise.name!r} is defined"
             row.messages[exercise.id] = missing + (f" ({row.cell_errors[0]})" if row.cell_errors else "")
             continue
+        if entry.get("problem"):
+            row.messages[exercise.id] = f"✘ {exercise.id}: {str(entry['problem'])[:300]}"
+            continue
         try:
             outcomes = [
-                Outcome(str(o["status"]), o.get("value"), str(o.get("error", "")), o.get("mutated"))
+                Outcome(str(o["status"]), o.get("value"), str(o.get("error", "")),
+                        o.get("mutated") if type(o.get("mutated")) is int else None)
                 for o in entry.get("outcomes", [])
             ]
-            result = judge(exercise, outcomes)
+            with _JUDGE_LOCK:
+                if dtype == torch.float32:
+                    result = judge(exercise, outcomes)
+                else:  # the notebook changed the default dtype: so did the cases cl.check built
+                    saved = check._reference_cache.pop(exercise.id, None)
+                    mutants = {k: check._mutant_cache.pop(k) for k in list(check._mutant_cache) if k[0] == exercise.id}
+                    previous = torch.get_default_dtype()
+                    torch.set_default_dtype(dtype)
+                    try:
+                        result = judge(exercise, outcomes)
+                    finally:
+                        torch.set_default_dtype(previous)
+                        check._reference_cache.pop(exercise.id, None)
+                        for key in [k for k in check._mutant_cache if k[0] == exercise.id]:
+                            del check._mutant_cache[key]
+                        if saved is not None:
+                            check._reference_cache[exercise.id] = saved
+                        check._mutant_cache.update(mutants)
         except Exception as exc:
             row.messages[exercise.id] = f"✘ {exercise.id}: its results could not be judged ({type(exc).__name__})"
             continue
         row.scores[exercise.id] = int(result.passed)
         row.messages[exercise.id] = result.message
-    return row
 
 
-def write_gradebooks(rows: list[Submission], csv_path: Path | None, json_path: Path | None) -> None:
-    """CSV: submission, score, max_score, one 1/0 column per exercise id, error. JSON: also messages."""
-    ids = sorted({i for r in rows for i in r.scores})
+def _describe_end(status: dict, timeout: float) -> str:
+    outcome, code = status.get("outcome"), status.get("code")
+    if outcome == "timeout":
+        return f"did not finish within the time limit of {timeout:g} s (an endless loop?)"
+    if outcome == "too_large":
+        return "its results were larger than the output limit; not read"
+    if code in (None, 0):
+        return ""
+    if code > 128:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = str(code - 128)
+        extra = " (out of memory, or a process limit)" if name == "SIGKILL" else ""
+        return f"the notebook's process was killed by signal {name}{extra}"
+    return f"the notebook's process exited with status {code}"
+
+
+def grade_one(sandbox: Sandbox, row: Submission, raw: bytes, exercises: list) -> None:
+    """Run one notebook in `sandbox` and fill `row` (never raises for a bad submission)."""
+    started = time.monotonic()
+    name = display_name(Path(row.submission).name)
+    status, frames, peak = sandbox.run(name, raw, [e.id for e in exercises])
+    row.seconds, row.peak_memory_mb = round(time.monotonic() - started, 2), peak
+    end = _describe_end(status, sandbox.settings.timeout)
+    meta: dict = {}
+    if frames:
+        try:
+            meta = json.loads(frames[0])
+            meta = meta if isinstance(meta, dict) else {}
+        except ValueError:
+            meta = {}
+    errors = meta.get("cell_errors", [])
+    row.cell_errors = [str(e)[:300] for e in errors[:10]] if isinstance(errors, list) else []
+    unreadable = next((e for e in row.cell_errors if e.startswith("not a readable notebook")), "")
+    if end and len(frames) < len(exercises) + 1:
+        row.error = end
+        return
+    if unreadable:
+        row.error = unreadable
+        return
+    _judge(row, exercises, meta, frames[1:])
+    row.error = end
+
+
+# ---- gradebooks ------------------------------------------------------------------------------
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
+        return "'" + value
+    return value
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_gradebooks(rows: list[Submission], csv_path: Path | None, json_path: Path | None,
+                     ids: list[str] | None = None) -> None:
+    """CSV: submission, chapter, flag, score, max_score, one 1/0 column per exercise id, error,
+    isolation. JSON: the same with each exercise's feedback, the cells that raised, the time and
+    the peak memory. Each file is replaced whole (written aside, then renamed)."""
+    ids = ids if ids is not None else sorted({i for r in rows for i in r.scores})
     if csv_path:
-        csv_path.parent.mkdir(parents=True, exist_ok=True)
-        with csv_path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["submission", "score", "max_score", *ids, "error"])
-            for r in rows:
-                writer.writerow([r.submission, r.score, r.max_score, *(r.scores.get(i, "") for i in ids), r.error])
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["submission", "chapter", "flag", "score", "max_score", *ids, "error", "isolation"])
+        for r in rows:
+            writer.writerow([_cell(r.submission), _cell(r.chapter), _cell(r.flag), r.score, r.max_score,
+                             *(r.scores.get(i, "") for i in ids), _cell(r.error), _cell(r.isolation)])
+        _write_atomically(csv_path, buffer.getvalue())
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
         records = [
             {
-                "submission": r.submission, "chapter": r.chapter, "score": r.score, "max_score": r.max_score,
+                "submission": r.submission, "chapter": r.chapter, "flag": r.flag, "score": r.score,
+                "max_score": r.max_score,
                 "exercises": {i: {"score": s, "message": r.messages.get(i, "")} for i, s in r.scores.items()},
-                "error": r.error,
-                "cell_errors": r.cell_errors,
+                "error": r.error, "cell_errors": r.cell_errors, "isolation": r.isolation,
+                "seconds": r.seconds, "peak_memory_mb": r.peak_memory_mb,
             }
             for r in rows
         ]
-        json_path.write_text(json.dumps(records, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        _write_atomically(json_path, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
 
 
-def _fill_unknown_chapter(rows: list[Submission]) -> None:
-    """Rows that could not be read count 0 out of the chapter every other row was graded on."""
-    seen = {r.chapter for r in rows if r.chapter}
-    if len(seen) == 1:
-        from course_lib.grading import exercises_of
+# ---- the whole run ---------------------------------------------------------------------------
 
-        chapter = seen.pop()
-        for r in rows:
-            if not r.chapter:
-                r.chapter, r.scores = chapter, {e.id: 0 for e in exercises_of(chapter)}
+def _expected_chapter(notebooks: list[tuple[Submission, bytes | None, dict | None]], chapter: str | None) -> str:
+    if chapter:
+        return chapter
+    named = collections.Counter(row.chapter for row, _, nb in notebooks if row.chapter)
+    if not named:
+        return ""
+    best = max(named.values())
+    return sorted(c for c, n in named.items() if n == best)[0]
+
+
+def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None, jobs: int = 1,
+                csv_path: Path | None = None, json_path: Path | None = None,
+                echo: Any = print) -> list[Submission]:
+    """Grade every notebook under `paths`; write the gradebooks after each row; return the rows.
+
+    Each notebook is graded on `chapter` if given, else on the chapter it names (else the class's:
+    the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is flagged."""
+    from course_lib.grading import chapters, exercises_of
+
+    if chapter and chapter not in chapters():
+        raise SystemExit(f"error: --chapter {chapter!r}: chapters with exercises: {chapters()}")
+    mode, why = choose_isolation(settings.isolation)
+    if mode != "bubblewrap":
+        banner = "!" * 78
+        echo(f"{banner}\nWARNING: submissions are NOT isolated by bubblewrap: {why}.\n"
+             "They run as plain processes: they can read and write what you can.\n"
+             "Grade untrusted notebooks on Linux with bubblewrap installed.\n{banner}".replace("{banner}", banner))
+
+    loaded = []  # (row, raw bytes or None, notebook or None)
+    for path in _submissions(paths):
+        row = Submission(display_name(path))
+        raw, problem = _read_submission(path)
+        nb = None
+        if raw is not None:
+            nb, problem = _notebook(raw)
+        row.error = problem
+        if nb is not None:
+            row.chapter = notebook_chapter(nb)
+        loaded.append((row, raw, nb))
+    expected = _expected_chapter(loaded, chapter)
+    graded_on = [chapter or row.chapter or expected for row, _, _ in loaded]
+    by_chapter = {c: exercises_of(c) for c in sorted(set(graded_on)) if c}
+    ids = sorted(e.id for exercises in by_chapter.values() for e in exercises)
+    from course_lib.grading.check import reference_outcomes
+
+    for exercises in by_chapter.values():  # once, before the sandboxes compete for the cores
+        for exercise in exercises:
+            reference_outcomes(exercise)
+    rows = [row for row, _, _ in loaded]
+    done: dict[int, Submission] = {}
+    lock = threading.Lock()
+
+    def finish(index: int, row: Submission) -> None:
+        with lock:
+            done[index] = row
+            status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
+            echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else ""))
+            write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+
+    work: queue.Queue = queue.Queue()
+    for index, ((row, raw, nb), target) in enumerate(zip(loaded, graded_on)):
+        exercises = by_chapter.get(target, [])
+        row.scores = {e.id: 0 for e in exercises}
+        if row.chapter and expected and row.chapter != expected:
+            row.flag = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
+        if not target and not row.error:
+            row.error = "cannot tell which chapter's exercises this notebook holds: pass --chapter"
+        if row.error:
+            finish(index, row)
+        else:
+            work.put((index, row, raw, exercises))
+    write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+    descriptions: list[str] = []
+
+    def worker() -> None:
+        sandbox: Sandbox | None = None
+        use_cgroup = True
+        try:
+            while True:
+                try:
+                    index, row, raw, exercises = work.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    stale = mode == "bubblewrap" and not sandbox.namespaces and not sandbox.fresh if sandbox else False
+                    if sandbox is None or not sandbox.alive() or stale:  # else leftovers die with it
+                        if sandbox is not None:
+                            sandbox.close()
+                        sandbox = None
+                        try:
+                            sandbox = Sandbox(settings, mode, ids, use_cgroup)
+                        except SandboxError:
+                            if not use_cgroup:
+                                raise
+                            use_cgroup = False  # a cgroup that cannot hold the sandbox: rlimits
+                            sandbox = Sandbox(settings, mode, ids, use_cgroup)
+                        with lock:
+                            if sandbox.description not in descriptions:
+                                descriptions.append(sandbox.description)
+                                echo(f"isolation: {sandbox.description}")
+                    row.isolation = sandbox.description
+                    grade_one(sandbox, row, raw, exercises)
+                except SandboxError as exc:
+                    row.error = str(exc)
+                    if sandbox is not None:
+                        sandbox.close()
+                        sandbox = None
+                except Exception as exc:  # a bug of ours must not lose the other rows
+                    row.error = f"could not be graded ({type(exc).__name__}: {str(exc)[:200]})"
+                finish(index, row)
+        finally:
+            if sandbox is not None:
+                sandbox.close()
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs, work.qsize())))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.2)
+    return [done.get(i, row) for i, row in enumerate(rows)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,10 +679,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="notebooks, or folders of notebooks")
     parser.add_argument("--csv", type=Path, help="write the gradebook as CSV")
     parser.add_argument("--json", type=Path, help="write the gradebook, with feedback, as JSON")
+    parser.add_argument("--chapter", help="the chapter expected, e.g. activations (default: the one most notebooks name)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
-    parser.add_argument("--memory-mb", type=int, default=6144, help="address-space limit per submission")
     parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
-    parser.add_argument("--chapter", help="the chapter slug, e.g. activations (default: from each notebook)")
+    parser.add_argument("--isolation", choices=["auto", "bubblewrap", "process"], default="auto",
+                        help="auto: bubblewrap where it runs, else (loudly) plain processes")
+    parser.add_argument("--memory-mb", type=int, default=6144, help="memory per sandbox (default 6144)")
+    parser.add_argument("--file-mb", type=int, default=256, help="largest file a submission may write")
+    parser.add_argument("--output-mb", type=int, default=256, help="most read back from one submission")
     parser.add_argument("--self-test", action="store_true", help="check that every exercise is not vacuous")
     args = parser.parse_args(argv)
 
@@ -227,23 +705,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--timeout must be positive")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
+    for name in ("memory_mb", "file_mb", "output_mb"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    settings = Settings(isolation=args.isolation, timeout=args.timeout, memory_mb=args.memory_mb,
+                        file_mb=args.file_mb, output_mb=args.output_mb)
 
-    from concurrent.futures import ThreadPoolExecutor
+    def echo(text: str) -> None:
+        print(text.encode("utf-8", "replace").decode("utf-8"), flush=True)
 
-    def grade(path: Path) -> Submission:  # each submission runs in its own sandbox process
-        return grade_notebook(path, args.chapter, args.timeout, args.memory_mb)
-
-    rows: list[Submission] = []
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            for row in pool.map(grade, _submissions(args.paths)):  # in submission order
-                rows.append(row)
-                status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
-                print(f"{row.submission}: {status}", flush=True)
-    finally:  # nothing is lost: write what was graded, even on Ctrl-C
-        _fill_unknown_chapter(rows)
-        write_gradebooks(rows, args.csv, args.json)
-    print(f"graded {len(rows)} submissions" + "".join(f"; wrote {p}" for p in (args.csv, args.json) if p))
+    started = time.monotonic()
+    rows = grade_paths(args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    written = "".join(f"; wrote {display_name(p)}" for p in (args.csv, args.json) if p)
+    print(f"graded {len(rows)} submissions in {time.monotonic() - started:.1f} s{written}; "
+          f"grader peak memory {peak:.0f} MB", flush=True)
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -117,6 +118,37 @@ def test_search_finds_the_page(reports, server, browser, docname):
     finally:
         context.close()
     assert docname in found, f"searching {term!r} lists {found}, not {docname}"
+
+
+def _walk(page, base: str, start: str, selector: str, limit: int) -> list[str]:
+    """The docnames met by following the `selector` link (next or previous) from `start`."""
+    order = [start]
+    page.goto(f"{base}{start}.html", wait_until="load")
+    while len(order) <= limit:
+        link = page.locator(f".prev-next-area {selector}").first
+        if link.count() == 0:
+            break
+        link.click()
+        page.wait_for_load_state("load")
+        order.append(urlsplit(page.url).path.lstrip("/").removesuffix(".html"))
+    return order
+
+
+def test_next_and_previous_follow_the_learning_path(server, browser):
+    """Next from the landing page: chapter 1, its exercises, chapter 2, ...; previous goes back."""
+    learning_path = [d for d in PAGES if d.startswith(("chapters/", "exercises/"))]
+    for i, docname in enumerate(learning_path):  # each chapter is followed by its own exercises
+        if docname.startswith("exercises/"):
+            assert learning_path[i - 1] == "chapters/" + docname.split("/", 1)[1], learning_path
+    context = offline_context(browser, server.base, viewport=VIEWPORT)
+    try:
+        page = context.new_page()
+        forward = _walk(page, server.base, PAGES[0], "a.right-next", len(PAGES))
+        backward = _walk(page, server.base, PAGES[-1], "a.left-prev", len(PAGES))
+    finally:
+        context.close()
+    assert forward == PAGES, f"next leads through {forward}"
+    assert backward == PAGES[::-1], f"previous leads through {backward}"
 
 
 def test_site_opened_from_disk_renders(site, browser):

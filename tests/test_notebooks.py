@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 
 from course_lib.grading import chapters, exercises_of
 from course_lib.notebooks import SETUP_TAG, repository_url, setup_cell_source
@@ -35,6 +36,27 @@ def test_table_of_contents_lists_exactly_the_notebooks_in_chapter_order():
         numbers = [int(Path(f).name[:2]) for f in listed if f.startswith(folder)]
         assert numbers == sorted(numbers), f"{folder} pages out of chapter order in _toc.yml"
     assert all(re.fullmatch(r"\d\d_[a-z0-9_]+", Path(f).name) for f in listed)
+
+
+def test_each_chapter_has_its_exercises_as_its_sub_page():
+    """Next/previous follow the learning path: chapter N, its exercises, chapter N+1, ..."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    entries = [entry for part in toc["parts"] for entry in part["chapters"]]
+    exercises_in_sections = set()
+    for entry in entries:
+        page = entry["file"]
+        assert not page.startswith("exercises/"), f"{page} is a top-level entry: make it its chapter's section"
+        if not page.startswith("chapters/"):
+            continue
+        sections = [s["file"] for s in entry.get("sections", [])]
+        exercise = "exercises/" + Path(page).name
+        if (ROOT / f"{exercise}.ipynb").is_file():
+            assert sections[:1] == [exercise], f"{page}: its first section must be {exercise}"
+        exercises_in_sections.update(s for s in sections if s.startswith("exercises/"))
+    captions = [part["caption"] for part in toc["parts"]]
+    assert captions[-1] == "Reference" and "Exercises" not in captions, captions
+    on_disk = {str(p.relative_to(ROOT).with_suffix("")) for p in EXERCISES}
+    assert exercises_in_sections == on_disk
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

@@ -1,0 +1,309 @@
+"""Autoencoders: an encoder/decoder module, reconstruction losses, corruption and the penalties of
+regularized autoencoders.
+
+Introduced in chapter 9 (autoencoders); chapter 10 adds corruption (denoising), the sparsity KL and
+the contractive penalty; chapters 11 (variational autoencoders) and 12 (autoencoders at work) build
+on the same `Autoencoder`. Training goes through the course's one training function,
+`course_lib.training.fit`/`train`, with the input as the target (`y=None`, or
+`Run(target="input")`), `transform=` for a fresh corruption of every batch and `penalties=` for a
+term that needs the model and the batch. This module holds no training loop.
+
+One loss convention everywhere: a reconstruction loss is summed over the dimensions of one example
+and averaged over the batch (so that chapter 11's ELBO terms share its scale). Figures compared
+with a per-pixel mean squared error say so and use `pixel_mse`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "Autoencoder",
+    "fully_connected_autoencoder",
+    "reconstruction_loss",
+    "reconstruction_errors",
+    "pixel_mse",
+    "corrupt",
+    "sparsity_kl",
+    "contractive_penalty",
+    "sparsity_term",
+    "l1_code_term",
+    "contractive_term",
+]
+
+Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+
+
+def _check_batch(name: str, x: object, dims: int | None = 2) -> torch.Tensor:
+    """A non-empty floating-point tensor with `dims` dimensions (None: any number >= 1)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {x.dtype}: use x.float()"
+        )
+    if dims is not None and x.dim() != dims:
+        expected = "(N, D): a batch of flattened examples" if dims == 2 else f"{dims} dimensions"
+        raise ValueError(f"{name} must have shape {expected}, got shape {tuple(x.shape)}")
+    if x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError(
+            f"{name} is an empty batch (shape {tuple(x.shape)}): expected at least one example"
+        )
+    return x
+
+
+class Autoencoder(nn.Module):
+    """An encoder E_phi: X -> Z and a decoder D_theta: Z -> X; `forward(x)` is D(E(x)) (chapter 9).
+
+    `encode(x)` gives the code z, `decode(z)` the reconstruction x_hat. Any two modules will do; for
+    the fully connected pairs of the chapters use `fully_connected_autoencoder`.
+    """
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
+        super().__init__()
+        for name, module in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module, got {type(module).__name__}")
+        self.encoder, self.decoder = encoder, decoder
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code z = E_phi(x)."""
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction x_hat = D_theta(z)."""
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+
+def _stack(
+    sizes: list[int], activation: Callable[[], nn.Module], last: Callable[[], nn.Module]
+) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        layers.append(activation() if i < len(sizes) - 2 else last())
+    return nn.Sequential(*[m for m in layers if not isinstance(m, nn.Identity)])
+
+
+def fully_connected_autoencoder(
+    sizes: Sequence[int],
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    code_activation: Callable[[], nn.Module] = nn.Identity,
+    output_activation: Callable[[], nn.Module] = nn.Identity,
+) -> Autoencoder:
+    """A fully connected autoencoder whose decoder mirrors the encoder (chapter 9).
+
+    `sizes` lists the encoder's widths from the input to the code, e.g. `[64, 128, 8]`; the decoder
+    has the reversed widths `[8, 128, 64]`. `activation` (a module class or factory) follows every
+    hidden layer; `nn.Identity` makes the whole autoencoder linear. `code_activation` follows the
+    encoder's last layer (`nn.Sigmoid` for the sparse and contractive autoencoders of chapter 10,
+    whose units must lie in (0, 1)); `output_activation` follows the decoder's last layer.
+    Identity layers are left out, so `sizes=[64, k]` with `code_activation=nn.Sigmoid` gives the
+    encoder `Sequential(Linear(64, k), Sigmoid())`.
+    """
+    sizes = list(sizes)
+    valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
+    if len(sizes) < 2 or not valid:
+        raise ValueError(
+            f"sizes must list at least two positive integers (input ... code), got {sizes!r}"
+        )
+    encoder = _stack(sizes, activation, code_activation)
+    decoder = _stack(sizes[::-1], activation, output_activation)
+    return Autoencoder(encoder, decoder)
+
+
+def reconstruction_loss(
+    x_hat: torch.Tensor, x: torch.Tensor, kind: str = "squared"
+) -> torch.Tensor:
+    """Reconstruction loss, summed over each example's dimensions, batch-averaged; chapter 9.
+
+    `kind="squared"`: sum_d (x_hat_d - x_d)^2, the squared Euclidean distance d(x, x_hat).
+    `kind="bce"`: binary cross-entropy for targets in [0, 1], with `x_hat` the decoder's *logits*
+    (before a sigmoid), computed stably by `F.binary_cross_entropy_with_logits`.
+    Divide by the number of dimensions to get a per-pixel figure (`pixel_mse`).
+    """
+    _check_batch("x_hat", x_hat, dims=None)
+    _check_batch("x", x, dims=None)
+    if x_hat.shape != x.shape:
+        raise ValueError(
+            f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}"
+        )
+    if kind == "squared":
+        per_element = (x_hat - x) ** 2
+    elif kind == "bce":
+        per_element = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+    else:
+        raise ValueError(f"kind must be 'squared' or 'bce', got {kind!r}")
+    return per_element.reshape(len(x), -1).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def reconstruction_errors(
+    model: nn.Module, X: torch.Tensor, target: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-example squared reconstruction error sum_d (x_hat_d - x_d)^2, shape (N,) (chapter 9).
+
+    The model runs in eval mode without gradients (its mode is restored). `target` is the clean
+    data when `X` is corrupted (chapter 10); by default the target is `X` itself.
+    """
+    _check_batch("X", X, dims=None)
+    target = X if target is None else _check_batch("target", target, dims=None)
+    if target.shape != X.shape:
+        raise ValueError(
+            f"target must have the shape of X {tuple(X.shape)}, got {tuple(target.shape)}"
+        )
+    was_training = model.training
+    model.eval()
+    try:
+        x_hat = model(X)
+    finally:
+        model.train(was_training)
+    return ((x_hat - target) ** 2).reshape(len(X), -1).sum(dim=1)
+
+
+def pixel_mse(model: nn.Module, X: torch.Tensor, target: torch.Tensor | None = None) -> float:
+    """Mean squared reconstruction error per pixel (averaged over examples and pixels), chapter 9.
+
+    The per-pixel scale of TOPICS-style tables; `reconstruction_loss` sums over pixels instead.
+    """
+    errors = reconstruction_errors(model, X, target)
+    return float(errors.mean() / X[0].numel())
+
+
+def corrupt(
+    x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A corrupted copy of `x` (chapter 10); `x` itself is left untouched.
+
+    `kind="gaussian"`: x + level * N(0, 1) noise (level is the standard deviation, >= 0).
+    `kind="masking"`: each entry set to 0 independently with probability `level` (in [0, 1]).
+    `generator` makes the noise reproducible; without it torch's global generator is used, so a
+    training `transform=lambda x: corrupt(x, "masking", 0.3)` draws fresh noise for every batch.
+    """
+    _check_batch("x", x, dims=None)
+    if isinstance(level, bool) or not isinstance(level, (int, float)):
+        raise TypeError(f"level must be a number, got {type(level).__name__}")
+    if kind == "gaussian":
+        if not level >= 0:
+            raise ValueError(
+                f"the Gaussian noise level (a standard deviation) must be >= 0, got {level!r}"
+            )
+        noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        return x + level * noise
+    if kind == "masking":
+        if not 0 <= level <= 1:
+            raise ValueError(f"the masking level (a probability) must be in [0, 1], got {level!r}")
+        keep = torch.rand(x.shape, generator=generator, device=x.device) >= level
+        return x * keep.to(x.dtype)
+    raise ValueError(f"kind must be 'gaussian' or 'masking', got {kind!r}")
+
+
+SPARSITY_EPS = 1e-6  # rho_hat is clamped to [SPARSITY_EPS, 1 - SPARSITY_EPS] inside sparsity_kl
+
+
+def sparsity_kl(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
+    """`sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j))`, the sparsity penalty; chapter 10.
+
+    KL = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)) per hidden unit, with
+    `rho` the target mean activation (a float in (0, 1)) and `rho_hat` the units' mean activations
+    over a batch (a 1-D tensor in (0, 1)). For numerical safety `rho_hat` is clamped to
+    [1e-6, 1 - 1e-6], so a dead or saturated unit gives a large finite penalty, not infinity
+    (the gradient is zero outside the clamp range).
+    """
+    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
+        raise ValueError(f"rho must be a number in (0, 1) (a target mean activation), got {rho!r}")
+    _check_batch("rho_hat", rho_hat, dims=1)
+    rho_hat = rho_hat.clamp(SPARSITY_EPS, 1 - SPARSITY_EPS)
+    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    return kl.sum()
+
+
+def _linear_sigmoid(encoder: nn.Module) -> nn.Linear | None:
+    """The Linear layer when `encoder` is exactly Linear followed by Sigmoid (ignoring Flatten)."""
+    modules = [encoder] if not isinstance(encoder, nn.Sequential) else list(encoder)
+    modules = [m for m in modules if not isinstance(m, (nn.Flatten, nn.Identity))]
+    kinds = [type(m) for m in modules]
+    if kinds == [nn.Linear, nn.Sigmoid]:
+        return modules[0]
+    return None
+
+
+def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto") -> torch.Tensor:
+    """Batch mean of `||J_E(x_i)||_F^2`, the encoder Jacobian's squared Frobenius norm; chapter 10.
+
+    Differentiable with respect to the encoder's parameters (add it to the loss, Rifai et al. 2011).
+    `path="analytic"`: for an encoder that is one `nn.Linear` followed by `nn.Sigmoid`,
+    h = sigmoid(W x + b) has J = diag(h (1 - h)) W, so
+    `||J||_F^2 = sum_j (h_j (1 - h_j))^2 ||W_j||^2`, with `W_j` the j-th row of W.
+    `path="autograd"`: any encoder, the per-example Jacobian by `torch.func.jacrev` and `vmap`
+    (the encoder must treat examples independently: no batch normalization in training mode).
+    `path="auto"` takes the analytic path when it applies. `x` has shape (N, D).
+    """
+    if not isinstance(encoder, nn.Module):
+        raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
+    _check_batch("x", x)
+    if path not in ("auto", "analytic", "autograd"):
+        raise ValueError(f"path must be 'auto', 'analytic' or 'autograd', got {path!r}")
+    linear = _linear_sigmoid(encoder)
+    if path == "analytic" and linear is None:
+        raise ValueError(
+            "the analytic path needs an encoder that is one nn.Linear followed by nn.Sigmoid; "
+            "use path='autograd' for any other encoder"
+        )
+    if linear is not None and path != "autograd":
+        h = torch.sigmoid(F.linear(x, linear.weight, linear.bias))  # (N, K)
+        row_norms = (linear.weight**2).sum(dim=1)  # (K,) ||W_j||^2
+        return ((h * (1 - h)) ** 2 * row_norms).sum(dim=1).mean()
+    from torch.func import jacrev, vmap
+
+    def encode_one(x_i: torch.Tensor) -> torch.Tensor:  # (D,) -> (K,)
+        return encoder(x_i.unsqueeze(0)).squeeze(0)
+
+    jacobians = vmap(jacrev(encode_one))(x)  # (N, K, D)
+    return (jacobians**2).reshape(len(x), -1).sum(dim=1).mean()
+
+
+def _check_weight(weight: float) -> float:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
+        raise ValueError(f"weight must be a number >= 0, got {weight!r}")
+    return float(weight)
+
+
+def sparsity_term(rho: float, weight: float) -> Penalty:
+    """`penalties=` entry: weight * sparsity_kl(rho, the batch's mean code activation), chapter 10.
+
+    The returned function takes `(model, x_batch)`; the model needs `encode` with codes in (0, 1).
+    """
+    weight = _check_weight(weight)
+    sparsity_kl(rho, torch.full((1,), 0.5))  # validates rho now, not in the middle of training
+
+    def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return weight * sparsity_kl(rho, model.encode(x).mean(dim=0))
+
+    return penalty
+
+
+def l1_code_term(weight: float) -> Penalty:
+    """`penalties=` entry: weight * batch mean of `||z||_1`, an L1 penalty on codes; chapter 10."""
+    weight = _check_weight(weight)
+
+    def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return weight * model.encode(x).abs().sum(dim=1).mean()
+
+    return penalty
+
+
+def contractive_term(weight: float, path: str = "auto") -> Penalty:
+    """`penalties=` entry: weight * contractive_penalty(model.encoder, x_batch) (chapter 10)."""
+    weight = _check_weight(weight)
+
+    def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return weight * contractive_penalty(model.encoder, x, path=path)
+
+    return penalty

@@ -1,0 +1,28 @@
+"""Alternative correct answers to chapter 2's exercises (`course_lib.exercises.activations`), written
+differently from the references: the grader's parity test checks that `cl.check` and the grader
+both pass them."""
+import torch
+
+
+def step(x):
+    return torch.heaviside(x, torch.ones((), dtype=x.dtype))
+
+
+def sigmoid_derivative(x):
+    e = torch.exp(-x.abs())  # stable for large |x|: sigma(|x|) (1 - sigma(|x|)) is even in x
+    return e / (1 + e) ** 2
+
+
+def leaky_relu(x, negative_slope=0.01):
+    return torch.nn.functional.leaky_relu(x, negative_slope)
+
+
+def collapse(W1, b1, W2, b2):
+    W = torch.einsum("ij,jk->ik", W2, W1)
+    b = torch.einsum("ij,j->i", W2, b1) + b2
+    return W, b
+
+
+def numerical_derivative(f, x, h=1e-3):
+    forward, backward = f(x + h), f(x - h)
+    return (forward - backward) / h / 2
