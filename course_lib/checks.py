@@ -189,7 +189,7 @@ def module(name: str, value: Any) -> nn.Module:
 
 def tensor(name: str, value: Any, *, floating: bool = False) -> torch.Tensor:
     """`value` if it is a `torch.Tensor` (of a floating-point dtype with `floating=True`). Chapter 1."""
-    wanted = "a floating-point tensor" if floating else "a torch.Tensor"
+    wanted = "a floating-point tensor" if floating else "a tensor"
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be {wanted}, got {type(value).__name__}")
     if floating and not value.is_floating_point():

@@ -78,7 +78,7 @@ def test_integer_bounds_positive_ints_one_of_module_and_tensor():
         checks.one_of("scheme", "lecun", ("he", "glorot"))
     with pytest.raises(TypeError, match="model must be an nn.Module, got str"):
         checks.module("model", "mlp")
-    with pytest.raises(TypeError, match="X must be a torch.Tensor, got list"):
+    with pytest.raises(TypeError, match="X must be a tensor, got list"):
         checks.tensor("X", [1.0])
     with pytest.raises(TypeError, match="x must be a floating-point tensor, got dtype torch.int64"):
         checks.tensor("x", torch.arange(3), floating=True)
