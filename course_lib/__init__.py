@@ -16,7 +16,16 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
-from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from course_lib.data import (
+    Split,
+    load_digits,
+    load_faces,
+    load_mnist1d,
+    load_text_corpus,
+    load_word_similarity,
+    make_moons,
+    make_spirals,
+)
 from course_lib.diagnostics import (
     ActivationStats,
     GradientNormRecorder,
@@ -48,7 +57,8 @@ __all__ = [
     "sparsity_term",
     "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
-    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
+    "image_grid", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus",
+    "load_word_similarity", "make_moons", "make_spirals",
     "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
     "solution", "use_course_style",
     # chapter 5: optimization hyperparameters

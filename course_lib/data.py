@@ -15,7 +15,10 @@ from sklearn.model_selection import train_test_split
 
 from course_lib import checks
 
-__all__ = ["Split", "load_digits", "load_mnist1d", "load_faces", "make_moons", "make_spirals"]
+__all__ = [
+    "Split", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus", "load_word_similarity",
+    "make_moons", "make_spirals",
+]
 
 
 @dataclass(frozen=True)
@@ -154,3 +157,105 @@ def make_spirals(num_examples: int = 1000, num_classes: int = 2, noise: float = 
         X.append(np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1))
         y.append(np.full(per_class, k))
     return _split(np.concatenate(X), np.concatenate(y), 0.2, 0.2, seed)
+
+
+# ---- Text: real English and human word-similarity judgements (chapter 12) -------------------
+# gensim's wheel bundles small corpora and benchmarks as test data; we read the files and never
+# import gensim itself (slow to import, and not needed to read text).
+
+_TEXT_CORPORA = {
+    "lee": "lee_background.cor",
+    "wiki": "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+}
+_WORD_SIMILARITY = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+
+
+def _gensim_test_data(filename: str) -> str:
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            "the text corpora and word-similarity benchmarks come with the gensim package, which is "
+            "not installed: run `pip install gensim` (or `pip install -e .` in the course repository)"
+        )
+    path = os.path.join(os.path.dirname(spec.origin), "test", "test_data", filename)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{filename} is missing from the installed gensim package ({path})")
+    return path
+
+
+def _tokens(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _wiki_plain_text(markup: str) -> str:
+    """Article text from MediaWiki markup: templates, tables, references and links removed."""
+    import html
+    import re
+
+    text = html.unescape(html.unescape(markup))  # XML-escaped wiki entities: &amp;nbsp; -> ' '
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
+    text = re.sub(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    previous = None
+    while previous != text:  # templates nest: remove the innermost until none is left
+        previous = text
+        text = re.sub(r"\{\{[^{}]*\}\}", " ", text)
+    text = re.sub(r"\{\|.*?\|\}", " ", text, flags=re.S)  # tables
+    text = re.sub(r"\[\[(?:File|Image|Category|[a-z\-]+):[^\]]*\]\]", " ", text)
+    text = re.sub(r"\[\[(?:[^\]|]*\|)?([^\]|]*)\]\]", r"\1", text)  # [[target|shown]] -> shown
+    text = re.sub(r"\[https?://\S+\s*([^\]]*)\]", r"\1", text)
+    return re.sub(r"https?://\S+", " ", text)
+
+
+@lru_cache(maxsize=2)
+def _text_corpus(name: str) -> tuple[tuple[str, ...], ...]:
+    path = _gensim_test_data(_TEXT_CORPORA[name])
+    if name == "lee":
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    else:
+        import bz2
+        import re
+
+        with bz2.open(path, "rt", encoding="utf-8") as f:
+            articles = re.findall(r"<text[^>]*>(.*?)</text>", f.read(), flags=re.S)
+        lines = [line for article in articles for line in _wiki_plain_text(article).split("\n")]
+    sentences = (_tokens(line) for line in lines)
+    return tuple(tuple(s) for s in sentences if len(s) > 1)
+
+
+def load_text_corpus(name: str = "lee") -> list[list[str]]:
+    """Real English text as a list of token lists (lower-case words), offline. Chapter 12.
+
+    `"lee"`: the Lee background corpus, 300 short Australian news articles (about 60,000 tokens),
+    one list per article. `"wiki"`: a shortened English Wikipedia dump (206 articles, about 450,000
+    tokens after removing the markup), one list per paragraph. Both ship with the gensim package as
+    test data; nothing is downloaded.
+    """
+    if name not in _TEXT_CORPORA:
+        raise ValueError(f"name must be one of {sorted(_TEXT_CORPORA)}, got {name!r}")
+    return [list(s) for s in _text_corpus(name)]
+
+
+def load_word_similarity(name: str = "wordsim353") -> list[tuple[str, str, float]]:
+    """Word pairs with human similarity scores, as (word1, word2, score), offline. Chapter 12.
+
+    `"wordsim353"`: 353 pairs rated 0-10 for relatedness (Finkelstein et al. 2002).
+    `"simlex999"`: 999 pairs rated 0-10 for similarity proper (Hill, Reichart and Korhonen 2015).
+    Words are lower-cased. Both ship with the gensim package as test data.
+    """
+    if name not in _WORD_SIMILARITY:
+        raise ValueError(f"name must be one of {sorted(_WORD_SIMILARITY)}, got {name!r}")
+    pairs = []
+    with open(_gensim_test_data(_WORD_SIMILARITY[name]), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            a, b, score = line.rstrip("\n").split("\t")[:3]
+            pairs.append((a.lower(), b.lower(), float(score)))
+    return pairs
