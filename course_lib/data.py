@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from course_lib import checks
+
 __all__ = [
     "Split", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus", "load_word_similarity",
     "make_moons", "make_spirals",
@@ -47,15 +49,11 @@ class Split:
         return f"Split({shapes}, classes={self.num_classes})"
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
-
-
 def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> Split:
     """Stratified fixed-seed split into train / validation / test tensors."""
-    _check_fraction("val_fraction", val_fraction)
-    _check_fraction("test_fraction", test_fraction)
+    checks.fraction("val_fraction", val_fraction)
+    checks.fraction("test_fraction", test_fraction)
+    checks.non_negative_int("seed", seed)
     if val_fraction + test_fraction >= 1:
         raise ValueError("val_fraction + test_fraction must leave some training data (< 1)")
     X_rest, X_test, y_rest, y_test = train_test_split(
@@ -112,8 +110,8 @@ def load_mnist1d(
     training set for validation. `shuffle_positions=True` applies one fixed permutation to the 40
     positions of every signal (the paper's "shuffled" control: spatial structure destroyed).
     """
-    if not isinstance(num_val, int) or not 0 <= num_val < 4000:
-        raise ValueError(f"num_val must be an integer in [0, 4000), got {num_val!r}")
+    checks.integer("num_val", num_val, minimum=0, maximum=3999)
+    checks.non_negative_int("seed", seed)
     x, y, x_test, y_test = _mnist1d_arrays(bool(shuffle_positions), seed)
     n_train = len(x) - num_val
     return _as_split(x[:n_train], y[:n_train], x[n_train:], y[n_train:], x_test, y_test)
@@ -131,24 +129,26 @@ def load_faces(val_fraction: float = 0.0, test_fraction: float = 0.25, seed: int
     return _split(images, labels, val_fraction, test_fraction, seed)
 
 
-def make_moons(n: int = 1000, noise: float = 0.2, seed: int = 0) -> Split:
-    """Two interleaving half circles in 2-D (scikit-learn), split 60/20/20."""
+def make_moons(num_examples: int = 1000, noise: float = 0.2, seed: int = 0) -> Split:
+    """Two interleaving half circles in 2-D (scikit-learn), split 60/20/20. Chapter 1."""
     from sklearn.datasets import make_moons as sk_make_moons
 
-    if not isinstance(n, int) or n < 10:
-        raise ValueError(f"n must be an integer >= 10, got {n!r}")
-    X, y = sk_make_moons(n_samples=n, noise=noise, random_state=seed)
+    checks.integer("num_examples", num_examples, minimum=10)
+    checks.non_negative_float("noise", noise)
+    checks.non_negative_int("seed", seed)
+    X, y = sk_make_moons(n_samples=num_examples, noise=noise, random_state=seed)
     return _split(X, y, 0.2, 0.2, seed)
 
 
-def make_spirals(n: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0) -> Split:
-    """Interleaved 2-D spirals, one arm per class, split 60/20/20. Not linearly separable."""
-    if not isinstance(n, int) or n < 10 * num_classes:
-        raise ValueError(f"n must be an integer >= 10 * num_classes, got {n!r}")
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+def make_spirals(num_examples: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0) -> Split:
+    """Interleaved 2-D spirals, one arm per class, split 60/20/20. Not linearly separable. Chapter 1."""
+    checks.integer("num_classes", num_classes, minimum=2)
+    checks.integer("num_examples", num_examples, minimum=10 * num_classes,
+                   wanted=f"an integer >= 10 * num_classes = {10 * num_classes}")
+    checks.non_negative_float("noise", noise)
+    checks.non_negative_int("seed", seed)
     rng = np.random.default_rng(seed)
-    per_class = n // num_classes
+    per_class = num_examples // num_classes
     radius = np.linspace(0.05, 1.0, per_class)
     X, y = [], []
     for k in range(num_classes):
