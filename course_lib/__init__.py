@@ -7,8 +7,12 @@ from course_lib.autoencoders import (
     Autoencoder,
     contractive_penalty,
     contractive_term,
+    VariationalAutoencoder,
     corrupt,
+    elbo_loss,
     fully_connected_autoencoder,
+    fully_connected_vae,
+    gaussian_kl,
     l1_code_term,
     pixel_mse,
     reconstruction_errors,
@@ -16,7 +20,16 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
-from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from course_lib.data import (
+    Split,
+    load_digits,
+    load_faces,
+    load_mnist1d,
+    load_text_corpus,
+    load_word_similarity,
+    make_moons,
+    make_spirals,
+)
 from course_lib.diagnostics import (
     ActivationStats,
     GradientNormRecorder,
@@ -27,6 +40,15 @@ from course_lib.diagnostics import (
 from course_lib.environment import environment_report, on_colab
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
+from course_lib.optimization import (
+    RangeTest,
+    gradient_noise,
+    lr_range_test,
+    plot_schedules,
+    plot_trajectories,
+    schedule_values,
+    trajectory,
+)
 from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
 from course_lib.reproducibility import seed_everything
 from course_lib.training import Callback, History, accuracy, evaluate, fit
@@ -37,9 +59,15 @@ __all__ = [
     "Autoencoder", "contractive_penalty", "contractive_term", "corrupt", "fully_connected_autoencoder",
     "l1_code_term", "pixel_mse", "reconstruction_errors", "reconstruction_loss", "sparsity_kl",
     "sparsity_term",
+    # chapter 11: variational autoencoders
+    "VariationalAutoencoder", "elbo_loss", "fully_connected_vae", "gaussian_kl",
     "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
     "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
-    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
+    "image_grid", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus",
+    "load_word_similarity", "make_moons", "make_spirals",
     "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
     "solution", "use_course_style",
+    # chapter 5: optimization hyperparameters
+    "RangeTest", "gradient_noise", "lr_range_test", "plot_schedules", "plot_trajectories",
+    "schedule_values", "trajectory",
 ]

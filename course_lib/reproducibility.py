@@ -10,6 +10,8 @@ import random
 import numpy as np
 import torch
 
+from course_lib import checks
+
 __all__ = ["seed_everything"]
 
 
@@ -22,11 +24,9 @@ def seed_everything(seed: int = 0, deterministic: bool = True, threads: int | No
     floating-point reductions, hence printed numbers, the same on every machine.
     Returns a `torch.Generator` seeded with `seed`, for code that wants its own stream.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive integer or None, got {threads!r}")
-    seed = int(seed)
+    seed = checks.non_negative_int("seed", seed)
+    if threads is not None:
+        checks.positive_int("threads", threads)
     if threads is not None:
         torch.set_num_threads(threads)
     random.seed(seed)

@@ -1,0 +1,89 @@
+"""Initialization and the forward signal: per-layer activation statistics and saturation.
+
+Introduced in chapter 3 (vanishing and exploding gradients), where the variance-preserving
+initializations (Glorot, He) are derived from Var z_l = fan_in Var(W) E[h_{l-1}^2]. The forward
+pass is the other half of the story told by per-layer gradient norms: `forward_profile` measures,
+layer by layer, the variance of the pre-activations z_l (outputs of each `nn.Linear`) and the
+second moment E[h^2] of the activations; `saturated_fraction` measures how many sigmoid or tanh
+units sit on a flat part of their curve.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from course_lib.diagnostics import record_activations
+
+__all__ = ["LayerSignal", "forward_profile", "saturated_fraction"]
+
+_NOT_ACTIVATIONS = (nn.BatchNorm1d, nn.Dropout, nn.Flatten)
+
+# Derivative of each saturating activation written with its output a, and the derivative's maximum.
+_SLOPE = {
+    nn.Sigmoid: (lambda a: a * (1 - a), 0.25),  # sigma' = sigma (1 - sigma)
+    nn.Tanh: (lambda a: 1 - a**2, 1.0),  # tanh' = 1 - tanh^2
+}
+
+
+@dataclass(frozen=True)
+class LayerSignal:
+    """Forward statistics of one hidden layer over a batch (chapter 3).
+
+    `z_var`: variance of the pre-activations (the Linear layer's output) over examples and units;
+    `h_second_moment`: mean of the squared activations E[h^2], what the next layer's variance
+    is built from; `saturated`: fraction of activations whose derivative is below 1/10 of its
+    maximum (0.0 for activations that do not saturate).
+    """
+
+    z_var: float
+    h_second_moment: float
+    saturated: float
+
+
+def _saturated(module: nn.Module, a: torch.Tensor, threshold: float) -> float:
+    for kind, (slope, peak) in _SLOPE.items():
+        if isinstance(module, kind):
+            return (slope(a) < threshold * peak).float().mean().item()
+    return 0.0
+
+
+def saturated_fraction(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> float:
+    """Fraction of all sigmoid/tanh outputs of `model` on `X` whose derivative is below
+    `threshold` times its maximum (chapter 3). Raises if the model has neither activation."""
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
+    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
+    with torch.no_grad(), record_activations(model, (nn.Sigmoid, nn.Tanh)) as outputs:
+        model(X)
+    if not outputs:
+        raise ValueError("the model has no nn.Sigmoid or nn.Tanh module: nothing can saturate")
+    counts = [(_saturated(modules[name], a, threshold), a.numel()) for name, a in outputs.items()]
+    return sum(f * n for f, n in counts) / sum(n for _, n in counts)
+
+
+@torch.no_grad()
+def forward_profile(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> list[LayerSignal]:
+    """One `LayerSignal` per hidden layer of an `nn.Sequential` network, input first (chapter 3).
+
+    A hidden layer is an `nn.Linear` followed (possibly after other modules) by an activation
+    module; the final Linear (the logits) is not a hidden layer.
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential such as cl.MLP, "
+                        f"got {type(model).__name__}")
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"X must be a tensor, got {type(X).__name__}")
+    z, profile, last_z = X, [], None
+    for module in model:
+        z = module(z)
+        if isinstance(module, nn.Linear):
+            last_z = z
+        elif last_z is not None and not isinstance(module, _NOT_ACTIVATIONS):
+            profile.append(LayerSignal(last_z.var().item(), z.pow(2).mean().item(),
+                                       _saturated(module, z, threshold)))
+            last_z = None
+    if not profile:
+        raise ValueError("the model has no hidden layer (Linear followed by an activation module)")
+    return profile

@@ -1,0 +1,105 @@
+"""Locality and weight sharing, kept apart: a locally connected layer, the matrix of a linear map.
+
+Introduced in chapter 1 (deep networks and parameter sharing). A convolution makes two separate
+assumptions: *locality* (each output reads only a window of K neighbouring inputs) and *sharing*
+(every window uses the same K weights). `LocallyConnected1d` keeps the first and drops the
+second: every output position has its own kernel. Comparing a dense layer, a locally connected
+layer and a convolution separates what each assumption buys. `linear_map_matrix` reveals the weight
+matrix of any linear layer by applying it to the basis vectors.
+
+Not a replacement for a library layer: no padding modes other than zeros, no dilation, stride 1.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["LocallyConnected1d", "linear_map_matrix"]
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return value
+
+
+class LocallyConnected1d(nn.Module):
+    """A 1-D convolution without weight sharing: one kernel per output position (chapter 1).
+
+    Input (N, C_in, L), output (N, C_out, L_out) with L_out = L + 2 * padding - K + 1. Output
+    position i reads the window x[:, :, i : i + K] of the zero-padded input, like `nn.Conv1d`,
+    but with its own weights `weight[i]` of shape (C_out, C_in, K) and its own bias `bias[i]`:
+    L_out * C_out * C_in * K weights instead of the convolution's C_out * C_in * K.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, length: int, kernel_size: int,
+                 padding: int = 0, bias: bool = True) -> None:
+        super().__init__()
+        self.in_channels = _positive_int("in_channels", in_channels)
+        self.out_channels = _positive_int("out_channels", out_channels)
+        self.length = _positive_int("length", length)
+        self.kernel_size = _positive_int("kernel_size", kernel_size)
+        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
+            raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
+        self.padding = padding
+        self.out_length = length + 2 * padding - kernel_size + 1
+        if self.out_length < 1:
+            raise ValueError(f"kernel_size {kernel_size} is longer than the padded input "
+                             f"({length} + 2 * {padding})")
+        shape = (self.out_length, out_channels, in_channels, kernel_size)
+        bound = 1 / math.sqrt(in_channels * kernel_size)  # nn.Conv1d's default range
+        self.weight = nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+        self.bias = None
+        if bias:  # one bias per output position and channel
+            bias_shape = (self.out_length, out_channels)
+            self.bias = nn.Parameter(torch.empty(bias_shape).uniform_(-bound, bound))
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv1d, length: int) -> "LocallyConnected1d":
+        """The locally connected layer whose every position copies `conv`'s kernel (tied)."""
+        if not isinstance(conv, nn.Conv1d):
+            raise TypeError(f"conv must be an nn.Conv1d, got {type(conv).__name__}")
+        if conv.stride != (1,) or conv.dilation != (1,) or conv.groups != 1 \
+                or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+            raise ValueError("only stride 1, dilation 1, groups 1 and integer zero padding "
+                             "are supported")
+        layer = cls(conv.in_channels, conv.out_channels, length, conv.kernel_size[0],
+                    padding=conv.padding[0], bias=conv.bias is not None)
+        with torch.no_grad():
+            layer.weight.copy_(conv.weight.expand_as(layer.weight))
+            if conv.bias is not None:
+                layer.bias.copy_(conv.bias.expand_as(layer.bias))
+        return layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"expected a tensor, got {type(x).__name__}")
+        if x.dim() != 3 or x.shape[1:] != (self.in_channels, self.length):
+            raise ValueError(f"expected input of shape (N, {self.in_channels}, {self.length}), "
+                             f"got {tuple(x.shape)}")
+        x = nn.functional.pad(x, (self.padding, self.padding))
+        windows = x.unfold(2, self.kernel_size, 1)  # (N, C_in, L_out, K): window i at [:, :, i]
+        y = torch.einsum("nclk,lock->nol", windows, self.weight)  # (N, C_out, L_out)
+        if self.bias is not None:
+            y = y + self.bias.T  # (C_out, L_out): one bias per output position and channel
+        return y
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, length={self.length}, "
+                f"kernel_size={self.kernel_size}, padding={self.padding}")
+
+
+@torch.no_grad()
+def linear_map_matrix(layer: nn.Module, num_inputs: int) -> torch.Tensor:
+    """The (num_outputs, num_inputs) matrix of a linear, bias-free map of (N, 1, num_inputs) or
+    (N, num_inputs) input: column i is the layer applied to the i-th basis vector (chapter 1)."""
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
+    basis = torch.eye(_positive_int("num_inputs", num_inputs))
+    try:
+        columns = layer(basis.unsqueeze(1)).flatten(1)  # a 1-channel signal layer
+    except (RuntimeError, ValueError):
+        columns = layer(basis).flatten(1)  # a layer of vectors
+    return columns.T
