@@ -243,6 +243,8 @@ def _awkward(folder: Path) -> None:
         "import course_lib as cl",
         SOLVED,
         'cl.check("activations.step", step)',
+        'cl.solution("activations.step")',
+        'cl.solution("activations.step", reveal=True)',
     )
     notebook(folder / "z_classmate_too.ipynb", SOLVED)
 
