@@ -52,6 +52,12 @@ ENV_KEEP = {
     "MPLCONFIGDIR": "/tmp/matplotlib",
     "PATH": "/usr/bin:/bin",
 }
+# Numerics settings (not secrets) passed on, so the sandbox computes as the grader judges.
+ENV_PASSED = ("ATEN_CPU_CAPABILITY", "MKL_CBWR")
+
+
+def _sandbox_environment() -> dict[str, str]:
+    return {**ENV_KEEP, **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}}
 
 
 @dataclass
@@ -327,7 +333,7 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
         "/tmp",
         "--clearenv",
     ]
-    for key, value in ENV_KEEP.items():
+    for key, value in _sandbox_environment().items():
         command += ["--setenv", key, value]
     return command + ["--"] + python_command
 
@@ -364,7 +370,7 @@ class Sandbox:
             )
             command = ["/bin/sh", "-c", script, "sh", *command]
         env = dict(
-            ENV_KEEP,
+            _sandbox_environment(),
             HOME=self.tmp or "/tmp",
             TMPDIR=self.tmp or "/tmp",
             MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"),
