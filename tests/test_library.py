@@ -242,3 +242,15 @@ def test_plots_draw_what_they_are_given():
     assert len(fig.axes) == 10
     with pytest.raises(ValueError, match="square"):
         cl.image_grid(torch.rand(2, 10))
+
+
+def test_split_subset_and_digits_as_images():
+    d = cl.load_digits()
+    small = d.subset(100)
+    assert torch.equal(small.X_train, d.X_train[:100]) and torch.equal(small.y_train, d.y_train[:100])
+    assert small.X_val is d.X_val and small.X_test is d.X_test
+    with pytest.raises(ValueError, match="num_train"):
+        d.subset(len(d.X_train) + 1)
+    images = cl.load_digits(images=True)
+    assert images.X_train.shape[1:] == (8, 8)
+    assert torch.equal(images.X_train.flatten(1), d.X_train) and torch.equal(images.y_test, d.y_test)
