@@ -57,6 +57,13 @@ class GradientNormRecorder(Callback):
         self.steps: list[int] = []
         self.norms: dict[str, list[float]] = {}
 
+    @property
+    def global_norms(self) -> list[float]:
+        """The L2 norm over all parameters at each recorded step: sqrt(sum of squared norms),
+        the number `ClipGradNorm` compares with its `max_norm`. Chapter 3."""
+        names = list(self.norms)
+        return [sum(self.norms[k][i] ** 2 for k in names) ** 0.5 for i in range(len(self.steps))]
+
     def after_backward(self, model: nn.Module, step: int) -> None:
         if step % self.every:
             return

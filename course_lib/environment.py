@@ -1,4 +1,7 @@
-"""Environment report: what a notebook is running on (first cell of every notebook)."""
+"""Environment report: what a notebook is running on.
+
+Introduced in chapter 1; printed by the first code cell of every chapter.
+"""
 
 from __future__ import annotations
 

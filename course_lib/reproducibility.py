@@ -1,6 +1,6 @@
 """Reproducibility: one call that seeds every random number generator the course uses.
 
-Used by every chapter (first code cell) and by the grader.
+Introduced in chapter 1; used by every chapter (first code cell) and by the grader.
 """
 
 from __future__ import annotations

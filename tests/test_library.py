@@ -254,3 +254,18 @@ def test_split_subset_and_digits_as_images():
     images = cl.load_digits(images=True)
     assert images.X_train.shape[1:] == (8, 8)
     assert torch.equal(images.X_train.flatten(1), d.X_train) and torch.equal(images.y_test, d.y_test)
+
+
+def test_gradient_norm_recorder_global_norms_equal_clip_grad_norm():
+    torch.manual_seed(0)
+    model, X, y = cl.MLP([4, 8, 3]), torch.randn(32, 4), torch.randint(0, 3, (32,))
+    recorder = cl.GradientNormRecorder()
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+           num_epochs=1, batch_size=8, callbacks=[recorder])
+    assert len(recorder.global_norms) == len(recorder.steps) == 4
+    model.zero_grad()
+    F.cross_entropy(model(X[:8]), y[:8]).backward()
+    expected = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf")).item()
+    manual = cl.GradientNormRecorder()
+    manual.after_backward(model, 0)
+    assert manual.global_norms[0] == pytest.approx(expected, rel=1e-6)
