@@ -5,6 +5,7 @@ None) and returns it, so chapters can combine plots.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -13,13 +14,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib.training import History
+from course_lib.training import History, Result
 
-__all__ = ["plot_history", "plot_layer_values", "image_grid", "use_course_style"]
+__all__ = ["plot_history", "plot_layer_values", "plot_runs", "image_grid", "use_course_style"]
 
 
 def use_course_style() -> None:
-    """PNG inline figures at a readable size, with a white background that reads in dark mode too."""
+    """PNG inline figures at a readable size, with a white background that reads in dark mode.
+
+    Chapter 1.
+    """
     matplotlib.rcParams.update(
         {
             "figure.figsize": (6.4, 3.6),
@@ -53,7 +57,10 @@ def plot_history(
     title: str | None = None,
     label: str = "",
 ) -> plt.Axes:
-    """Plot per-epoch curves (default: every key containing "loss") against the epoch number."""
+    """Plot per-epoch curves (default: every key containing "loss") against the epoch number.
+
+    Chapter 1.
+    """
     metrics = history.metrics if isinstance(history, History) else dict(history)
     keys = [k for k in metrics if "loss" in k] if keys is None else list(keys)
     missing = [k for k in keys if k not in metrics]
@@ -70,6 +77,64 @@ def plot_history(
     return ax
 
 
+def _histories(runs: object) -> list[History]:
+    """One run (a `Result` or `History`) or several (a sequence of them) as a list of histories."""
+    if isinstance(runs, Result):
+        return [runs.history]
+    if isinstance(runs, History):
+        return [runs]
+    if isinstance(runs, Sequence) and runs and all(isinstance(r, (Result, History)) for r in runs):
+        return [r.history if isinstance(r, Result) else r for r in runs]
+    raise TypeError(
+        f"expected a Result, a History or a non-empty list of them, got {type(runs).__name__}"
+    )
+
+
+def plot_runs(
+    runs: Mapping[str, object],
+    key: str = "val_accuracy",
+    ax: plt.Axes | None = None,
+    log: bool = False,
+    title: str | None = None,
+) -> plt.Axes:
+    """One curve per label of `key` against the epoch: the mean over seeds, a band for min-max.
+
+    `runs` maps a label to a `Result` or `History`, or to a list of them (one per seed). Runs
+    that stopped early (divergence, pruning) are padded with NaN: the mean is over the seeds
+    still running. Accuracies are drawn as percentages. Chapter 1.
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty mapping from a label to runs")
+    ax = _axes(ax)
+    scale = 100.0 if "accuracy" in key else 1.0
+    for label, group in runs.items():
+        histories = _histories(group)
+        missing = [h for h in histories if key not in h]
+        if missing:
+            raise KeyError(f"runs[{label!r}] has no {key!r}; it has {sorted(missing[0].keys())}")
+        length = max(len(h[key]) for h in histories)
+        values = np.full((len(histories), length), np.nan)
+        for i, h in enumerate(histories):
+            values[i, : len(h[key])] = h[key]
+        values *= scale
+        epochs = np.arange(1, length + 1)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs after divergence
+            mean = np.nanmean(values, axis=0)
+            low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        (line,) = ax.plot(epochs, mean, label=str(label))
+        if len(histories) > 1:
+            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{key} (%)" if scale == 100.0 else key)
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
 def plot_layer_values(
     values: Mapping[str, float],
     ax: plt.Axes | None = None,
@@ -78,7 +143,10 @@ def plot_layer_values(
     title: str | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Bar chart of one number per layer (a gradient norm, a saturation fraction), in order."""
+    """Bar chart of one number per layer (a gradient norm, a saturation fraction), in order.
+
+    Chapter 3.
+    """
     if not values:
         raise ValueError("values is empty: expected a mapping from layer name to a number")
     ax = _axes(ax)
@@ -102,7 +170,10 @@ def image_grid(
     cmap: str = "gray",
     size: float = 1.0,
 ) -> plt.Figure:
-    """Show images (N, H, W), or flattened square images (N, H*W), in a grid; return the figure."""
+    """Show images (N, H, W), or flattened square images (N, H*W), in a grid; return the figure.
+
+    Chapter 9.
+    """
     images = torch.as_tensor(np.asarray(images)).detach().float()
     if images.dim() == 2:
         side = int(round(images.shape[1] ** 0.5))
@@ -110,12 +181,15 @@ def image_grid(
             raise ValueError(f"flattened images must be square, got {images.shape[1]} pixels")
         images = images.reshape(-1, side, side)
     if images.dim() != 3 or len(images) == 0:
-        raise ValueError(f"expected images of shape (N, H, W) or (N, H*W), got {tuple(images.shape)}")
+        raise ValueError(
+            f"expected images of shape (N, H, W) or (N, H*W), got {tuple(images.shape)}"
+        )
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     ncols = max(1, min(ncols, len(images)))
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.25 if titles else 1)), squeeze=False)
+    figsize = (size * ncols, size * nrows * (1.25 if titles else 1))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):
