@@ -6,9 +6,11 @@
 - Offline pages: a page that would load a script or stylesheet from the network is a build
   warning, hence an error under `--warningiserror`; so is a page that shows an ipywidgets output
   (blank without a kernel: widget cells are tagged remove-output, a static figure shows the same).
-- Exercise pages: a code cell that reveals a reference solution (`cl.solution(...)`) must hide its
-  output; its toggle reads "Show the reference solution". A cell that would show a solution
-  uncollapsed is a build warning.
+- Exercise pages: the notebook's `cl.solution("id")` cell stores only how to reveal the solution
+  (`reveal=True`), never the solution itself; at build time the page shows in its place the
+  reference solution's source, taken from course_lib, collapsed behind a toggle that reads "Show
+  the reference solution". A solution cell without the `hide-output` tag, or naming an unknown
+  exercise, is a build warning.
 - Check results (`cl.check` prints a line starting with ✔ or ✘) get the classes `check-pass` or
   `check-fail`, styled in `_static/course.css`.
 - Figures produced by code cells get alt text: the caption sentence that follows the cell.
@@ -41,6 +43,7 @@ _UNUSED_BUNDLES = {
     "tex-svg-full.js", "tex-svg.js", "mml-chtml.js", "mml-svg.js", "node-main.js", "latest.js",
 }
 SOLUTION_CALL = re.compile(r"\bsolution\(")
+SOLUTION_ID = re.compile(r"\bsolution\(\s*[\"']([A-Za-z_]\w*\.[A-Za-z_]\w*)[\"']")
 CHECK_LINE = re.compile(r"^\s*([✔✘])\s", re.MULTILINE)
 SHOW_SOLUTION = "Show the reference solution"
 HIDE_SOLUTION = "Hide the reference solution"
@@ -140,6 +143,27 @@ def _caption_after(cell: nodes.Element) -> str:
     return ""
 
 
+def _render_solution(cell: nodes.Element, source: str) -> None:
+    """Put the reference solution's source, from course_lib, in the (collapsed) output of `cell`."""
+    match = SOLUTION_ID.search(source)
+    try:
+        from course_lib.grading.check import solution_source
+
+        code = solution_source(match.group(1)) if match else None
+    except KeyError:
+        code = None
+    if code is None:
+        logger.warning("a solution cell names no known exercise: %s", source.strip()[:80], location=cell)
+        return
+    block = nodes.literal_block(code, code, language="python", classes=["reference-solution-code"])
+    outputs = [c for c in cell.children if c.get("nb_element") == "cell_code_output"]
+    if outputs:
+        del outputs[0][:]
+        outputs[0] += block
+    else:
+        cell += nodes.container("", block, nb_element="cell_code_output", classes=["cell_output"])
+
+
 class CoursePages(SphinxPostTransform):
     """Solution toggles, check-result classes and figure alt text on notebook pages."""
 
@@ -155,6 +179,7 @@ class CoursePages(SphinxPostTransform):
                 if cell.get("hide_mode") in ("output", "all", "input+output"):
                     cell["prompt_show"], cell["prompt_hide"] = SHOW_SOLUTION, HIDE_SOLUTION
                     cell["classes"].append("reference-solution")
+                    _render_solution(cell, source)
                 elif any(c.get("nb_element") == "cell_code_output" for c in cell.children):
                     logger.warning(
                         "a reference solution is shown uncollapsed: tag the cell `hide-output`",

@@ -3,12 +3,18 @@
 One import line in every notebook: `import course_lib as cl`. Each module is one concept; its
 docstring names the chapter that introduces it.
 """
+from types import ModuleType as _ModuleType
+
 from course_lib.autoencoders import (
     Autoencoder,
     contractive_penalty,
     contractive_term,
+    VariationalAutoencoder,
     corrupt,
+    elbo_loss,
     fully_connected_autoencoder,
+    fully_connected_vae,
+    gaussian_kl,
     l1_code_term,
     pixel_mse,
     reconstruction_errors,
@@ -16,7 +22,16 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
-from course_lib.data import Split, load_digits, load_faces, load_mnist1d, make_moons, make_spirals
+from course_lib.data import (
+    Split,
+    load_digits,
+    load_faces,
+    load_mnist1d,
+    load_text_corpus,
+    load_word_similarity,
+    make_moons,
+    make_spirals,
+)
 from course_lib.diagnostics import (
     ActivationStats,
     GradientNormRecorder,
@@ -36,22 +51,35 @@ from course_lib.optimization import (
     schedule_values,
     trajectory,
 )
-from course_lib.plotting import image_grid, plot_history, plot_layer_values, use_course_style
 from course_lib.reproducibility import seed_everything
-from course_lib.training import Callback, History, accuracy, evaluate, fit
+from course_lib.plotting import (
+    image_grid,
+    plot_history,
+    plot_layer_values,
+    plot_runs,
+    use_course_style,
+)
+from course_lib.reproducibility import seed_everything
+from course_lib.training import (
+    Callback,
+    History,
+    Result,
+    Run,
+    accuracy,
+    evaluate,
+    fit,
+    format_mean_std,
+    format_score,
+    make_optimizer,
+    mean_std,
+    train,
+    train_seeds,
+)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Autoencoder", "contractive_penalty", "contractive_term", "corrupt", "fully_connected_autoencoder",
-    "l1_code_term", "pixel_mse", "reconstruction_errors", "reconstruction_loss", "sparsity_kl",
-    "sparsity_term",
-    "ActivationStats", "Callback", "MLP", "count_parameters", "init_weights", "GradientNormRecorder", "History", "Split", "accuracy",
-    "activation_stats", "check", "environment_report", "evaluate", "fit", "gradient_norms",
-    "image_grid", "load_digits", "load_faces", "load_mnist1d", "make_moons", "make_spirals",
-    "on_colab", "plot_history", "plot_layer_values", "record_activations", "seed_everything",
-    "solution", "use_course_style",
-    # chapter 5: optimization hyperparameters
-    "RangeTest", "gradient_noise", "lr_range_test", "plot_schedules", "plot_trajectories",
-    "schedule_values", "trajectory",
-]
+# Every name imported above, and only those (one import statement per module: add yours there).
+__all__ = sorted(
+    name for name, value in list(globals().items())
+    if not name.startswith("_") and not isinstance(value, _ModuleType)
+)

@@ -3,7 +3,8 @@
 Introduced in chapter 2 (activation functions). `ACTIVATIONS` maps a name to an `Activation`
 record (the function, its `nn.Module`, its formula and range); `derivative(fn, x)` differentiates
 an elementwise function with autograd; `compose(fn, depth)` stacks it; `plot_activation` draws a
-function and its derivative (the chapter's explorer widget and static figures call it).
+function and its derivative (the chapter's static figures call it) and `activation_explorer` is
+the chapter's widget around it.
 """
 from __future__ import annotations
 
@@ -17,7 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "Activation", "compose", "derivative", "get_activation", "plot_activation"]
+from course_lib import checks
+
+__all__ = [
+    "ACTIVATIONS",
+    "Activation",
+    "activation_explorer",
+    "compose",
+    "derivative",
+    "get_activation",
+    "plot_activation",
+]
 
 Elementwise = Callable[[torch.Tensor], torch.Tensor]
 
@@ -90,8 +101,7 @@ def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
     differentiate `fn` (for example a step built from a comparison, whose output has no graph).
     """
     fn = _as_function(fn)
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor, got {type(x).__name__} {getattr(x, 'dtype', '')}")
+    checks.tensor("x", x, floating=True)
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         y = fn(x)
@@ -109,8 +119,7 @@ def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
 def compose(fn: Elementwise | str, depth: int) -> Elementwise:
     """The function x -> fn(fn(...fn(x))) applied `depth` times (chapter 2)."""
     fn = _as_function(fn)
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f"depth must be a positive integer, got {depth!r}")
+    checks.positive_int("depth", depth)
 
     def composed(x: torch.Tensor) -> torch.Tensor:
         for _ in range(depth):
@@ -133,9 +142,11 @@ def plot_activation(
     how fast it shrinks (sigmoid) or stays (ReLU for x > 0). The title gives its largest value.
     """
     activation = get_activation(name)
+    checks.positive_int("depth", depth)
+    checks.integer("num_points", num_points, minimum=2)
     low, high = x_range
-    if not (isinstance(num_points, int) and num_points >= 2 and low < high):
-        raise ValueError(f"expected x_range (low, high) with low < high and num_points >= 2, got {x_range}, {num_points}")
+    if not low < high:
+        raise ValueError(f"x_range must be (low, high) with low < high, got {x_range}")
     x = torch.linspace(low, high, num_points, dtype=torch.float64)
     f = compose(activation.fn, depth)
     y, dy = f(x), derivative(f, x)
@@ -149,3 +160,18 @@ def plot_activation(
     ax.set_title(f"{label}: max derivative {dy.abs().max().item():.3g}", fontsize=9)
     ax.legend(fontsize=8)
     return ax
+
+
+def activation_explorer(max_depth: int = 12):
+    """An ipywidgets explorer of `plot_activation`: pick an activation and a depth. Chapter 2."""
+    import ipywidgets as widgets
+
+    checks.positive_int("max_depth", max_depth)
+
+    def show(name: str = "sigmoid", depth: int = 1) -> None:
+        plot_activation(name, depth=depth)
+        plt.show()
+
+    return widgets.interact(
+        show, name=list(ACTIVATIONS), depth=widgets.IntSlider(value=1, min=1, max=max_depth)
+    )

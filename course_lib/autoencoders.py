@@ -32,6 +32,10 @@ __all__ = [
     "sparsity_term",
     "l1_code_term",
     "contractive_term",
+    "gaussian_kl",
+    "VariationalAutoencoder",
+    "fully_connected_vae",
+    "elbo_loss",
 ]
 
 Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -307,3 +311,168 @@ def contractive_term(weight: float, path: str = "auto") -> Penalty:
         return weight * contractive_penalty(model.encoder, x, path=path)
 
     return penalty
+
+
+# ---- Variational autoencoders (chapter 11) ---------------------------------------------------
+# A VAE's encoder gives a Gaussian q(z|x) = N(mu, diag exp(logvar)) instead of one code; the
+# decoder gives p(x|z); training maximises the ELBO = E_q[log p(x|z)] - KL(q(z|x) || N(0, I)).
+
+_LIKELIHOODS = ("bce", "squared")
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example, summed over the latent dimensions.
+
+    Closed form: 0.5 * sum_j (exp(logvar_j) + mu_j^2 - 1 - logvar_j). `mu` and `logvar` must have
+    the same shape (N, D) (no broadcasting: a mismatch is an error); the result has shape (N,).
+    More generally the last dimension is the latent one: shape (..., D) gives (...). `logvar` is
+    the log-variance log sigma^2, not sigma nor log sigma. Introduced in chapter 11.
+    """
+    _check_batch("mu", mu, dims=None)
+    _check_batch("logvar", logvar, dims=None)
+    if mu.shape != logvar.shape:
+        raise ValueError(
+            f"mu and logvar must have the same shape (N, D), got {tuple(mu.shape)} and "
+            f"{tuple(logvar.shape)}"
+        )
+    return 0.5 * (logvar.exp() + mu**2 - 1 - logvar).sum(dim=-1)
+
+
+class VariationalAutoencoder(nn.Module):
+    """A VAE (Kingma and Welling 2014): Gaussian encoder q(z|x), decoder p(x|z), prior N(0, I).
+
+    `encoder` maps x (N, D) to 2 * `latent_dim` numbers per example, read as (mu, logvar);
+    `decoder` maps z (N, latent_dim) to the parameters of p(x|z): logits of independent
+    Bernoullis for `likelihood="bce"` (pixels in [0, 1]), the mean of a Gaussian for
+    `likelihood="squared"`. `forward(x)` returns the tuple `(x_hat, mu, logvar)` with x_hat the
+    decoder's output at a reparameterized sample z, which is what `elbo_loss` takes. Chapter 11.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, decoder: nn.Module, latent_dim: int, likelihood: str = "bce"
+    ) -> None:
+        super().__init__()
+        for name, module in (("encoder", encoder), ("decoder", decoder)):
+            if not isinstance(module, nn.Module):
+                raise TypeError(f"{name} must be an nn.Module, got {type(module).__name__}")
+        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
+        if likelihood not in _LIKELIHOODS:
+            raise ValueError(f"likelihood must be 'bce' or 'squared', got {likelihood!r}")
+        self.encoder, self.decoder = encoder, decoder
+        self.latent_dim, self.likelihood = latent_dim, likelihood
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x), each of shape (N, latent_dim)."""
+        h = self.encoder(x)
+        if h.dim() != 2 or h.shape[1] != 2 * self.latent_dim:
+            raise ValueError(
+                f"the encoder must output (N, 2 * latent_dim) = (N, {2 * self.latent_dim}) "
+                f"numbers, got shape {tuple(h.shape)}"
+            )
+        mu, logvar = h.chunk(2, dim=1)
+        return mu, logvar
+
+    @staticmethod
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I): a sample that gradients flow through."""
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps  # sigma = exp(logvar / 2)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """The decoder's output for codes z (N, latent_dim): logits for "bce", means otherwise."""
+        return self.decoder(z)
+
+    def mean_image(self, z: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x|z): sigmoid of the logits for "bce", the decoder's output otherwise."""
+        out = self.decode(z)
+        return torch.sigmoid(out) if self.likelihood == "bce" else out
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x)
+        z = self.reparameterize(mu, logvar)
+        return self.decode(z), mu, logvar
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n new examples: the mean of p(x|z) at z drawn from the prior N(0, I), shape (n, D)."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        was_training = self.training
+        self.eval()
+        try:
+            z = torch.randn(n, self.latent_dim, generator=generator)
+            return self.mean_image(z)
+        finally:
+            self.train(was_training)
+
+
+def fully_connected_vae(
+    sizes: Sequence[int],
+    activation: Callable[[], nn.Module] = nn.ReLU,
+    likelihood: str = "bce",
+) -> VariationalAutoencoder:
+    """A fully connected VAE whose decoder mirrors the encoder (chapter 11).
+
+    `sizes` lists the widths from the input to the latent dimension, e.g. `[64, 128, 8]`: the
+    encoder is 64 -> 128 -> 2 * 8 (mu and logvar), the decoder 8 -> 128 -> 64 (no output
+    activation: logits for "bce", means for "squared").
+    """
+    sizes = list(sizes)
+    valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
+    if len(sizes) < 2 or not valid:
+        raise ValueError(
+            f"sizes must list at least two positive integers (input ... latent), got {sizes!r}"
+        )
+    encoder = _stack(sizes[:-1] + [2 * sizes[-1]], activation, nn.Identity)
+    decoder = _stack(sizes[::-1], activation, nn.Identity)
+    return VariationalAutoencoder(encoder, decoder, sizes[-1], likelihood)
+
+
+def elbo_loss(
+    output: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    x: torch.Tensor,
+    beta: float = 1.0,
+    likelihood: str = "bce",
+    reduction: str = "mean",
+) -> dict[str, torch.Tensor]:
+    """The negative ELBO and its two terms, `{"loss", "reconstruction", "kl"}` (chapter 11).
+
+    `output` is a VAE's `(x_hat, mu, logvar)`. reconstruction = -log p(x|z) summed over the
+    dimensions of an example (binary cross-entropy on logits for "bce"; for "squared",
+    sum_d (x_hat_d - x_d)^2, the Gaussian negative log-likelihood with variance 1/2 up to a
+    constant); kl = `gaussian_kl(mu, logvar)`; loss = reconstruction + beta * kl (beta = 1 is
+    the ELBO, other values the beta-VAE of Higgins et al. 2017). `reduction="mean"` averages over
+    the batch (scalars, what `cl.fit`'s `loss_fn` takes: use `functools.partial` or a lambda for
+    other arguments); `"none"` keeps one value per example, shape (N,).
+    """
+    if not (isinstance(output, tuple) and len(output) == 3):
+        raise TypeError(
+            "output must be a VAE's (x_hat, mu, logvar) tuple, got "
+            f"{type(output).__name__}; pass the model's output, not a tensor"
+        )
+    x_hat, mu, logvar = output
+    _check_batch("x_hat", x_hat, dims=None)
+    _check_batch("x", x, dims=None)
+    if x_hat.shape != x.shape:
+        raise ValueError(
+            f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}"
+        )
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
+        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    if likelihood == "bce":
+        per_element = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
+    elif likelihood == "squared":
+        per_element = (x_hat - x) ** 2
+    else:
+        raise ValueError(f"likelihood must be 'bce' or 'squared', got {likelihood!r}")
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    reconstruction = per_element.reshape(len(x), -1).sum(dim=1)  # (N,)
+    kl = gaussian_kl(mu, logvar)  # (N,)
+    terms = {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
+    if reduction == "mean":
+        terms = {name: value.mean() for name, value in terms.items()}
+    return terms

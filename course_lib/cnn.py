@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from course_lib import checks
 from course_lib.models import MLP, count_parameters  # noqa: F401  (count_parameters is part of this API)
 
 __all__ = [
@@ -35,12 +36,6 @@ __all__ = [
 
 # ---- arithmetic of one layer ------------------------------------------------------------------
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
 def conv_output_size(
     size: int, kernel_size: int, stride: int = 1, padding: int | str = 0, dilation: int = 1
 ) -> int:
@@ -50,10 +45,10 @@ def conv_output_size(
     "valid" (0) or "same" (stride 1 only: the output keeps `size`). Raises `ValueError` when an
     argument is invalid or the output would be empty. Chapter 8.
     """
-    size = _check_int("size", size, 1)
-    kernel_size = _check_int("kernel_size", kernel_size, 1)
-    stride = _check_int("stride", stride, 1)
-    dilation = _check_int("dilation", dilation, 1)
+    size = checks.positive_int("size", size)
+    kernel_size = checks.positive_int("kernel_size", kernel_size)
+    stride = checks.positive_int("stride", stride)
+    dilation = checks.positive_int("dilation", dilation)
     if isinstance(padding, str):
         if padding == "valid":
             padding = 0
@@ -63,7 +58,7 @@ def conv_output_size(
             return size
         else:
             raise ValueError(f"padding must be a non-negative integer, 'valid' or 'same', got {padding!r}")
-    padding = _check_int("padding", padding, 0)
+    padding = checks.non_negative_int("padding", padding)
     span = dilation * (kernel_size - 1) + 1  # positions covered by the (dilated) kernel
     if span > size + 2 * padding:
         raise ValueError(
@@ -81,11 +76,8 @@ def count_multiply_adds(model: nn.Module, input_shape: Sequence[int]) -> int:
     (C_in / groups) * kernel elements per output element; biases and activations are not counted.
     Chapter 8 (depthwise separable convolutions).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    shape = tuple(input_shape)
-    if not shape or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"input_shape must list positive integers (without the batch), got {input_shape!r}")
+    checks.module("model", model)
+    shape = tuple(checks.positive_ints("input_shape (without the batch)", input_shape))
     total = 0
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -158,10 +150,8 @@ def receptive_field_steps(model: nn.Module, axis: int = 0) -> list[ReceptiveFiel
     batch norm, dropout and Identity are passed through; any other layer raises `ValueError`.
     `axis` picks the spatial axis for 2-D layers (0: height, 1: width).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Sequential of layers, got {type(model).__name__}")
-    if not isinstance(axis, int) or axis < 0:
-        raise ValueError(f"axis must be a non-negative integer, got {axis!r}")
+    checks.module("model", model)
+    checks.non_negative_int("axis", axis)
     layers = _flatten_layers(model) if isinstance(model, nn.Sequential) else [(type(model).__name__, model)]
     if not layers:
         raise ValueError("the model has no layers")
@@ -195,9 +185,9 @@ def receptive_field(model: nn.Module, axis: int = 0) -> int:
 
 
 def _spatial_dims(input_shape: Sequence[int]) -> int:
-    shape = tuple(input_shape)
-    if len(shape) not in (2, 3) or not all(isinstance(s, int) and s > 0 for s in shape):
-        raise ValueError(f"input_shape must be (C, L) or (C, H, W) with positive integers, got {input_shape!r}")
+    shape = checks.positive_ints("input_shape, (C, L) or (C, H, W),", input_shape, min_length=2)
+    if len(shape) > 3:
+        raise ValueError(f"input_shape must be (C, L) or (C, H, W), got {input_shape!r}")
     return len(shape) - 1
 
 
@@ -213,8 +203,8 @@ def input_gradient_map(
     Chapter 8 (receptive fields; the effective receptive field of Luo et al. 2016).
     """
     dims = _spatial_dims(input_shape)
-    if not isinstance(num_samples, int) or num_samples < 1:
-        raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
+    checks.positive_int("num_samples", num_samples)
+    checks.non_negative_int("seed", seed)
     g = torch.Generator().manual_seed(seed)
     model64 = _copy_double(model)
     x = torch.randn(num_samples, *input_shape, generator=g, dtype=torch.float64, requires_grad=True)
@@ -269,9 +259,10 @@ class DepthwiseSeparableConv2d(nn.Sequential):
         self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
         bias: bool = False,
     ) -> None:
-        for name, value, minimum in (("in_channels", in_channels, 1), ("out_channels", out_channels, 1),
-                                     ("kernel_size", kernel_size, 1), ("stride", stride, 1), ("padding", padding, 0)):
-            _check_int(name, value, minimum)
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
+                            ("kernel_size", kernel_size), ("stride", stride)):
+            checks.positive_int(name, value)
+        checks.non_negative_int("padding", padding)
         super().__init__()
         self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding, groups=in_channels, bias=bias)
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
@@ -288,7 +279,7 @@ class CNN1d(nn.Module):
     def __init__(self, length: int = 40, num_classes: int = 10, channels: int = 25) -> None:
         super().__init__()
         for name, value in (("length", length), ("num_classes", num_classes), ("channels", channels)):
-            _check_int(name, value, 1)
+            checks.positive_int(name, value)
         self.features = nn.Sequential(
             nn.Conv1d(1, channels, 5, stride=2, padding=1), nn.ReLU(),
             nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
@@ -307,24 +298,25 @@ class CNN1d(nn.Module):
 
 class CNN2d(nn.Module):
     """A small image CNN: [Conv2d 3x3 (padding 1) -> ReLU -> MaxPool 2x2] per entry of `channels`,
-    global average pooling, and an MLP head (hidden width `hidden`). Chapter 8.
+    global average pooling, and an MLP head with one hidden layer of `width` units. Chapter 8.
 
     Input (N, H, W) or (N, C, H, W); output (N, num_classes). `features` is the conv/pool part.
     """
 
     def __init__(
-        self, in_channels: int = 1, channels: Sequence[int] = (16, 32), num_classes: int = 10, hidden: int = 32
+        self, in_channels: int = 1, channels: Sequence[int] = (16, 32), num_classes: int = 10, width: int = 32
     ) -> None:
         super().__init__()
-        channels = list(channels)
-        if not channels or not all(isinstance(c, int) and c > 0 for c in channels):
-            raise ValueError(f"channels must list positive integers, got {channels!r}")
+        checks.positive_int("in_channels", in_channels)
+        channels = checks.positive_ints("channels", channels)
+        checks.positive_int("num_classes", num_classes)
+        checks.positive_int("width", width)
         layers: list[nn.Module] = []
         for c_in, c_out in zip([in_channels] + channels[:-1], channels):
             layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)  # global average pooling: (N, C, H, W) -> (N, C, 1, 1)
-        self.head = MLP([channels[-1], hidden, num_classes])
+        self.head = MLP([channels[-1], width, num_classes])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
@@ -341,7 +333,7 @@ def plot_receptive_field(
     identical convolutions). Returns the Axes. Chapter 8 (receptive-field explorer)."""
     import matplotlib.pyplot as plt
 
-    _check_int("num_layers", num_layers, 1)
+    checks.positive_int("num_layers", num_layers)
     stack = nn.Sequential(*[nn.Conv1d(1, 1, kernel_size, stride=stride, dilation=dilation) for _ in range(num_layers)])
     steps = receptive_field_steps(stack)
     ax = plt.subplots(figsize=(6.4, 2.8))[1] if ax is None else ax

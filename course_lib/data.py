@@ -13,7 +13,12 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-__all__ = ["Split", "load_digits", "load_mnist1d", "load_faces", "make_moons", "make_spirals"]
+from course_lib import checks
+
+__all__ = [
+    "Split", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus", "load_word_similarity",
+    "make_moons", "make_spirals",
+]
 
 
 @dataclass(frozen=True)
@@ -44,15 +49,11 @@ class Split:
         return f"Split({shapes}, classes={self.num_classes})"
 
 
-def _check_fraction(name: str, value: float) -> None:
-    if not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a fraction in [0, 1), got {value!r}")
-
-
 def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> Split:
     """Stratified fixed-seed split into train / validation / test tensors."""
-    _check_fraction("val_fraction", val_fraction)
-    _check_fraction("test_fraction", test_fraction)
+    checks.fraction("val_fraction", val_fraction)
+    checks.fraction("test_fraction", test_fraction)
+    checks.non_negative_int("seed", seed)
     if val_fraction + test_fraction >= 1:
         raise ValueError("val_fraction + test_fraction must leave some training data (< 1)")
     X_rest, X_test, y_rest, y_test = train_test_split(
@@ -109,8 +110,8 @@ def load_mnist1d(
     training set for validation. `shuffle_positions=True` applies one fixed permutation to the 40
     positions of every signal (the paper's "shuffled" control: spatial structure destroyed).
     """
-    if not isinstance(num_val, int) or not 0 <= num_val < 4000:
-        raise ValueError(f"num_val must be an integer in [0, 4000), got {num_val!r}")
+    checks.integer("num_val", num_val, minimum=0, maximum=3999)
+    checks.non_negative_int("seed", seed)
     x, y, x_test, y_test = _mnist1d_arrays(bool(shuffle_positions), seed)
     n_train = len(x) - num_val
     return _as_split(x[:n_train], y[:n_train], x[n_train:], y[n_train:], x_test, y_test)
@@ -128,24 +129,26 @@ def load_faces(val_fraction: float = 0.0, test_fraction: float = 0.25, seed: int
     return _split(images, labels, val_fraction, test_fraction, seed)
 
 
-def make_moons(n: int = 1000, noise: float = 0.2, seed: int = 0) -> Split:
-    """Two interleaving half circles in 2-D (scikit-learn), split 60/20/20."""
+def make_moons(num_examples: int = 1000, noise: float = 0.2, seed: int = 0) -> Split:
+    """Two interleaving half circles in 2-D (scikit-learn), split 60/20/20. Chapter 1."""
     from sklearn.datasets import make_moons as sk_make_moons
 
-    if not isinstance(n, int) or n < 10:
-        raise ValueError(f"n must be an integer >= 10, got {n!r}")
-    X, y = sk_make_moons(n_samples=n, noise=noise, random_state=seed)
+    checks.integer("num_examples", num_examples, minimum=10)
+    checks.non_negative_float("noise", noise)
+    checks.non_negative_int("seed", seed)
+    X, y = sk_make_moons(n_samples=num_examples, noise=noise, random_state=seed)
     return _split(X, y, 0.2, 0.2, seed)
 
 
-def make_spirals(n: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0) -> Split:
-    """Interleaved 2-D spirals, one arm per class, split 60/20/20. Not linearly separable."""
-    if not isinstance(n, int) or n < 10 * num_classes:
-        raise ValueError(f"n must be an integer >= 10 * num_classes, got {n!r}")
-    if not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
+def make_spirals(num_examples: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0) -> Split:
+    """Interleaved 2-D spirals, one arm per class, split 60/20/20. Not linearly separable. Chapter 1."""
+    checks.integer("num_classes", num_classes, minimum=2)
+    checks.integer("num_examples", num_examples, minimum=10 * num_classes,
+                   wanted=f"an integer >= 10 * num_classes = {10 * num_classes}")
+    checks.non_negative_float("noise", noise)
+    checks.non_negative_int("seed", seed)
     rng = np.random.default_rng(seed)
-    per_class = n // num_classes
+    per_class = num_examples // num_classes
     radius = np.linspace(0.05, 1.0, per_class)
     X, y = [], []
     for k in range(num_classes):
@@ -154,3 +157,105 @@ def make_spirals(n: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: 
         X.append(np.stack([radius * np.sin(angle), radius * np.cos(angle)], axis=1))
         y.append(np.full(per_class, k))
     return _split(np.concatenate(X), np.concatenate(y), 0.2, 0.2, seed)
+
+
+# ---- Text: real English and human word-similarity judgements (chapter 12) -------------------
+# gensim's wheel bundles small corpora and benchmarks as test data; we read the files and never
+# import gensim itself (slow to import, and not needed to read text).
+
+_TEXT_CORPORA = {
+    "lee": "lee_background.cor",
+    "wiki": "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+}
+_WORD_SIMILARITY = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt"}
+
+
+def _gensim_test_data(filename: str) -> str:
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(
+            "the text corpora and word-similarity benchmarks come with the gensim package, which is "
+            "not installed: run `pip install gensim` (or `pip install -e .` in the course repository)"
+        )
+    path = os.path.join(os.path.dirname(spec.origin), "test", "test_data", filename)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{filename} is missing from the installed gensim package ({path})")
+    return path
+
+
+def _tokens(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"[a-z]+(?:'[a-z]+)?", text.lower())
+
+
+def _wiki_plain_text(markup: str) -> str:
+    """Article text from MediaWiki markup: templates, tables, references and links removed."""
+    import html
+    import re
+
+    text = html.unescape(html.unescape(markup))  # XML-escaped wiki entities: &amp;nbsp; -> ' '
+    text = re.sub(r"<!--.*?-->", " ", text, flags=re.S)
+    text = re.sub(r"<ref[^>]*/>|<ref[^>]*>.*?</ref>", " ", text, flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", text)
+    previous = None
+    while previous != text:  # templates nest: remove the innermost until none is left
+        previous = text
+        text = re.sub(r"\{\{[^{}]*\}\}", " ", text)
+    text = re.sub(r"\{\|.*?\|\}", " ", text, flags=re.S)  # tables
+    text = re.sub(r"\[\[(?:File|Image|Category|[a-z\-]+):[^\]]*\]\]", " ", text)
+    text = re.sub(r"\[\[(?:[^\]|]*\|)?([^\]|]*)\]\]", r"\1", text)  # [[target|shown]] -> shown
+    text = re.sub(r"\[https?://\S+\s*([^\]]*)\]", r"\1", text)
+    return re.sub(r"https?://\S+", " ", text)
+
+
+@lru_cache(maxsize=2)
+def _text_corpus(name: str) -> tuple[tuple[str, ...], ...]:
+    path = _gensim_test_data(_TEXT_CORPORA[name])
+    if name == "lee":
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    else:
+        import bz2
+        import re
+
+        with bz2.open(path, "rt", encoding="utf-8") as f:
+            articles = re.findall(r"<text[^>]*>(.*?)</text>", f.read(), flags=re.S)
+        lines = [line for article in articles for line in _wiki_plain_text(article).split("\n")]
+    sentences = (_tokens(line) for line in lines)
+    return tuple(tuple(s) for s in sentences if len(s) > 1)
+
+
+def load_text_corpus(name: str = "lee") -> list[list[str]]:
+    """Real English text as a list of token lists (lower-case words), offline. Chapter 12.
+
+    `"lee"`: the Lee background corpus, 300 short Australian news articles (about 60,000 tokens),
+    one list per article. `"wiki"`: a shortened English Wikipedia dump (206 articles, about 450,000
+    tokens after removing the markup), one list per paragraph. Both ship with the gensim package as
+    test data; nothing is downloaded.
+    """
+    if name not in _TEXT_CORPORA:
+        raise ValueError(f"name must be one of {sorted(_TEXT_CORPORA)}, got {name!r}")
+    return [list(s) for s in _text_corpus(name)]
+
+
+def load_word_similarity(name: str = "wordsim353") -> list[tuple[str, str, float]]:
+    """Word pairs with human similarity scores, as (word1, word2, score), offline. Chapter 12.
+
+    `"wordsim353"`: 353 pairs rated 0-10 for relatedness (Finkelstein et al. 2002).
+    `"simlex999"`: 999 pairs rated 0-10 for similarity proper (Hill, Reichart and Korhonen 2015).
+    Words are lower-cased. Both ship with the gensim package as test data.
+    """
+    if name not in _WORD_SIMILARITY:
+        raise ValueError(f"name must be one of {sorted(_WORD_SIMILARITY)}, got {name!r}")
+    pairs = []
+    with open(_gensim_test_data(_WORD_SIMILARITY[name]), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            a, b, score = line.rstrip("\n").split("\t")[:3]
+            pairs.append((a.lower(), b.lower(), float(score)))
+    return pairs

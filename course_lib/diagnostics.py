@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from course_lib import checks
 from course_lib.training import Callback
 
 __all__ = [
@@ -30,8 +31,7 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     Parameters that received no gradient are left out; if none did, a `ValueError` says to call
     `loss.backward()` first.
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    checks.module("model", model)
     norms = {
         name: p.grad.detach().norm().item()
         for name, p in model.named_parameters()
@@ -49,9 +49,7 @@ class GradientNormRecorder(Callback):
     """
 
     def __init__(self, every: int = 1) -> None:
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be a positive integer, got {every!r}")
-        self.every = every
+        self.every = checks.positive_int("every", every)
         self.steps: list[int] = []
         self.norms: dict[str, list[float]] = {}
 
@@ -105,8 +103,7 @@ def record_activations(
     model: nn.Module, layer_types: Sequence[type[nn.Module]] = DEFAULT_LAYER_TYPES
 ) -> Iterator[dict[str, torch.Tensor]]:
     """Inside the `with` block, every forward pass stores each matching layer's output by name."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    checks.module("model", model)
     outputs: dict[str, torch.Tensor] = {}
     handles = []
     for name, module in model.named_modules():

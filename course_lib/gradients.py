@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.diagnostics import gradient_norms
+from course_lib import checks
 from course_lib.models import MLP, init_weights
 from course_lib.training import Callback
 
@@ -30,32 +30,26 @@ __all__ = [
 ]
 
 
-def _check_positive_int(name: str, value: object) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 def deep_mlp(
     num_inputs: int,
     num_classes: int,
     depth: int = 20,
     width: int = 64,
     activation: Callable[[], nn.Module] = nn.ReLU,
-    init: str = "default",
+    scheme: str = "default",
     gain: float = 1.0,
     batch_norm: bool = False,
 ) -> MLP:
-    """An `MLP` with `depth` Linear layers (depth - 1 hidden layers of `width`), initialized by `init`.
+    """An `MLP` with `depth` Linear layers (depth - 1 hidden layers of `width`), initialized by `scheme`.
 
-    `init` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal"). Chapter 3.
+    `scheme` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal"). Chapter 3.
     """
-    _check_positive_int("num_inputs", num_inputs)
-    _check_positive_int("num_classes", num_classes)
-    _check_positive_int("width", width)
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 2:
-        raise ValueError(f"depth counts Linear layers and must be an integer >= 2, got {depth!r}")
+    checks.positive_int("num_inputs", num_inputs)
+    checks.positive_int("num_classes", num_classes)
+    checks.positive_int("width", width)
+    checks.integer("depth", depth, minimum=2, wanted="an integer >= 2 (it counts Linear layers)")
     model = MLP([num_inputs] + [width] * (depth - 1) + [num_classes], activation=activation, batch_norm=batch_norm)
-    return init_weights(model, init, gain=gain)
+    return init_weights(model, scheme, gain=gain)
 
 
 def linear_weight_names(model: nn.Module) -> list[str]:
@@ -73,20 +67,26 @@ def layer_gradient_norms(
     X: torch.Tensor,
     y: torch.Tensor,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Each Linear weight's gradient L2 norm, input first, after one backward pass of `loss_fn` on (X, y).
 
-    Old gradients are cleared first; the gradients of this pass are left in place. Chapter 3.
+    A weight that received no gradient at all maps to None: autograd never reached it, as
+    happens before a step activation built from a comparison (chapter 2), whose output is cut
+    from the graph. (A gradient that reached the weight but is zero gives 0.0.) Old gradients are
+    cleared first; the gradients of this pass are left in place. Chapter 3.
     """
     names = linear_weight_names(model)
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
+    checks.tensor("X", X)
+    checks.tensor("y", y)
     if len(X) != len(y) or len(X) == 0:
         raise ValueError(f"X and y must be non-empty with the same number of rows, got {len(X)} and {len(y)}")
     model.zero_grad(set_to_none=True)
-    loss_fn(model(X), y).backward()
-    norms = gradient_norms(model)
-    return {name: norms[name] for name in names}
+    loss = loss_fn(model(X), y)
+    if loss.requires_grad:  # False when every parameter is cut from the loss
+        loss.backward()
+    parameters = dict(model.named_parameters())
+    return {name: None if parameters[name].grad is None else parameters[name].grad.norm().item()
+            for name in names}
 
 
 def first_last_ratio(norms: dict[str, float]) -> float:
@@ -94,6 +94,8 @@ def first_last_ratio(norms: dict[str, float]) -> float:
     if not isinstance(norms, dict) or len(norms) < 2:
         raise ValueError("expected a dict of at least two per-layer norms, input first (see layer_gradient_norms)")
     values = list(norms.values())
+    if values[0] is None or values[-1] is None:
+        raise ValueError("the first or last layer received no gradient (None): the ratio is undefined")
     if values[-1] == 0:
         raise ValueError("the last layer's gradient norm is 0: the ratio is undefined")
     return values[0] / values[-1]
@@ -119,7 +121,7 @@ class ResidualMLP(nn.Module):
         super().__init__()
         for name, value in (("num_inputs", num_inputs), ("num_classes", num_classes),
                             ("num_blocks", num_blocks), ("width", width)):
-            _check_positive_int(name, value)
+            checks.positive_int(name, value)
         self.input = nn.Linear(num_inputs, width)
         self.blocks = nn.ModuleList(
             nn.Sequential(activation(), nn.Linear(width, width)) for _ in range(num_blocks)
@@ -141,9 +143,7 @@ class ClipGradNorm(Callback):
     """
 
     def __init__(self, max_norm: float) -> None:
-        if not isinstance(max_norm, (int, float)) or isinstance(max_norm, bool) or not max_norm > 0:
-            raise ValueError(f"max_norm must be a positive number, got {max_norm!r}")
-        self.max_norm = float(max_norm)
+        self.max_norm = checks.positive_float("max_norm", max_norm)
         self.norms: list[float] = []
 
     def after_backward(self, model: nn.Module, step: int) -> None:

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-import torch
 from torch import nn
+
+from course_lib import checks
 
 __all__ = ["MLP", "count_parameters", "init_weights"]
 
 
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (elements of parameters with requires_grad). Chapter 1."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(module).__name__}")
+    checks.module("module", module)
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
@@ -36,11 +36,8 @@ class MLP(nn.Sequential):
         batch_norm: bool = False,
         dropout: float = 0.0,
     ) -> None:
-        sizes = list(sizes)
-        if len(sizes) < 2 or not all(isinstance(s, int) and s > 0 for s in sizes):
-            raise ValueError(f"sizes must list at least two positive integers (input ... output), got {sizes!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+        sizes = checks.positive_ints("sizes (input ... output)", sizes, min_length=2)
+        dropout = checks.fraction("dropout", dropout)
         layers: list[nn.Module] = [nn.Flatten()]
         for n_in, n_out in zip(sizes[:-2], sizes[1:-1]):
             layers.append(nn.Linear(n_in, n_out))
@@ -66,9 +63,9 @@ def init_weights(model: nn.Module, scheme: str, gain: float = 1.0) -> nn.Module:
     Var = 2/(fan_in + fan_out), Glorot & Bengio 2010), "he" (normal, Var = 2/fan_in, He et al.
     2015) or "normal" (std = gain/sqrt(fan_in)). Returns the model. Used in chapter 3.
     """
-    schemes = ("default", "glorot", "he", "normal")
-    if scheme not in schemes:
-        raise ValueError(f"scheme must be one of {schemes}, got {scheme!r}")
+    checks.module("model", model)
+    checks.one_of("scheme", scheme, ("default", "glorot", "he", "normal"))
+    checks.positive_float("gain", gain)
     for m in model.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             if scheme == "default":

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+
+from course_lib.reproducibility import PORTABLE_NUMERICS
 
 __all__ = ["ROOT", "SETUP_TAG", "execute", "repository_url", "setup_cell_source", "sync_setup_cell"]
 
@@ -118,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench.json",
                         help="where `bench` writes its measurements")
     args = parser.parse_args(argv)
+    os.environ.update(PORTABLE_NUMERICS)  # the kernels inherit it: outputs portable across CPUs
     if args.command == "sync-setup":
         for path in args.notebooks:
             print(f"{path}: {'updated' if sync_setup_cell(path) else 'up to date'}")

@@ -5,6 +5,7 @@ None) and returns it, so chapters can combine plots.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -13,9 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from course_lib.training import History
+from course_lib.training import History, Result
 
-__all__ = ["plot_history", "plot_layer_values", "image_grid", "use_course_style"]
+__all__ = ["plot_history", "plot_layer_values", "plot_runs", "image_grid", "use_course_style"]
 
 
 def use_course_style() -> None:
@@ -64,6 +65,64 @@ def plot_history(
         values = metrics[key]
         ax.plot(range(1, len(values) + 1), values, label=f"{label} {key}".strip())
     ax.set_xlabel("epoch")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def _histories(runs: object) -> list[History]:
+    """One run (a `Result` or `History`) or several (a sequence of them) as a list of histories."""
+    if isinstance(runs, Result):
+        return [runs.history]
+    if isinstance(runs, History):
+        return [runs]
+    if isinstance(runs, Sequence) and runs and all(isinstance(r, (Result, History)) for r in runs):
+        return [r.history if isinstance(r, Result) else r for r in runs]
+    raise TypeError(
+        f"expected a Result, a History or a non-empty list of them, got {type(runs).__name__}"
+    )
+
+
+def plot_runs(
+    runs: Mapping[str, object],
+    key: str = "val_accuracy",
+    ax: plt.Axes | None = None,
+    log: bool = False,
+    title: str | None = None,
+) -> plt.Axes:
+    """One curve per label of `key` against the epoch: the mean over seeds, a band for min-max.
+
+    `runs` maps a label to a `Result` or `History`, or to a list of them (one per seed). Runs
+    that stopped early (divergence, pruning) are padded with NaN: the mean is over the seeds
+    still running. Accuracies are drawn as percentages. Introduced in chapter 1.
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty mapping from a label to runs")
+    ax = _axes(ax)
+    scale = 100.0 if "accuracy" in key else 1.0
+    for label, group in runs.items():
+        histories = _histories(group)
+        missing = [h for h in histories if key not in h]
+        if missing:
+            raise KeyError(f"runs[{label!r}] has no {key!r}; it has {sorted(missing[0].keys())}")
+        length = max(len(h[key]) for h in histories)
+        values = np.full((len(histories), length), np.nan)
+        for i, h in enumerate(histories):
+            values[i, : len(h[key])] = h[key]
+        values *= scale
+        epochs = np.arange(1, length + 1)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN epochs after divergence
+            mean = np.nanmean(values, axis=0)
+            low, high = np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+        (line,) = ax.plot(epochs, mean, label=str(label))
+        if len(histories) > 1:
+            ax.fill_between(epochs, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"{key} (%)" if scale == 100.0 else key)
+    if log:
+        ax.set_yscale("log")
     ax.legend()
     if title:
         ax.set_title(title)

@@ -1,49 +1,78 @@
-"""Training: a fit loop over in-memory tensors and an evaluate function.
+"""Training: the course's one training loop, its experiment record and evaluation.
 
 The data of this course fits in memory, so mini-batches are drawn by indexing a tensor with a
-shuffled permutation: no DataLoader, no worker processes, no per-epoch copies. Introduced in
-chapter 1; every chapter that trains a model uses it.
+shuffled permutation: no DataLoader, no worker processes, no per-epoch copies. `fit` carries
+every model of the course: classifiers, autoencoders (the input is the target, with a fresh
+corruption per batch), VAEs (a loss of several logged terms), penalties that need the model and
+the batch (L1, sparsity, contractive) and callbacks that stop training (pruning, early stopping).
+`Run` is one experiment as a typed record and `train` runs it on a `Split`, seeded.
+Introduced in chapter 1; every chapter that trains a model uses it.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Callback", "History", "accuracy", "evaluate", "fit"]
+from course_lib.reproducibility import seed_everything
 
-Metric = Callable[[torch.Tensor, torch.Tensor], float]
+__all__ = [
+    "Callback", "History", "Result", "Run", "accuracy", "evaluate", "fit", "format_mean_std",
+    "format_score", "make_optimizer", "mean_std", "train", "train_seeds",
+]
+
+Metric = Callable[[Any, torch.Tensor], float]
+# loss_fn(output, target) -> a scalar tensor, or a dict of scalar tensors whose "loss" is the total
+Loss = Callable[[Any, torch.Tensor], "torch.Tensor | Mapping[str, torch.Tensor]"]
+# penalty(model, x_batch) -> a scalar tensor, already weighted, added to the loss
+Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
-    """Fraction of rows of logits `y_hat` (N, C) whose arg-max equals the label in `y` (N,)."""
+    """Fraction of rows of logits `y_hat` (N, C) whose arg-max equals the label in `y` (N,).
+
+    Introduced in chapter 1.
+    """
     return (y_hat.argmax(dim=1) == y).float().mean().item()
 
 
 class Callback:
-    """Hooks into `fit`. Override the methods you need; each default does nothing."""
+    """Hooks into `fit`. Override the methods you need; each default does nothing.
+
+    Introduced in chapter 3 (gradient recording, clipping); chapter 7 prunes trials with one.
+    """
 
     def after_backward(self, model: nn.Module, step: int) -> None:
         """Called after `loss.backward()` and before `optimizer.step()` (gradients are set)."""
 
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> None:
-        """Called after each epoch with that epoch's loss and metrics."""
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, float]) -> bool | None:
+        """Called after each epoch with its loss terms and metrics; return True to stop."""
 
 
 @dataclass
 class History:
-    """Per-epoch loss and metrics: `history["loss"]`, `history["val_accuracy"]`, ...
+    """Per-epoch loss terms and metrics: `history["loss"]`, `history["val_accuracy"]`, ...
 
-    `diverged` is True when training stopped early because the loss became NaN or infinite.
+    Every list has one entry per epoch trained. `diverged` is True when training stopped because
+    the loss became NaN or infinite: that epoch logs every key as NaN, so `last(key)` is NaN
+    rather than an earlier, healthy-looking value. `stopped` is True when a callback stopped
+    training. Introduced in chapter 1.
     """
 
     metrics: dict[str, list[float]] = field(default_factory=dict)
     diverged: bool = False
+    stopped: bool = False
 
     def __getitem__(self, key: str) -> list[float]:
+        if key not in self.metrics:
+            raise KeyError(f"history has no {key!r}; it has {sorted(self.metrics)}")
         return self.metrics[key]
 
     def __contains__(self, key: str) -> bool:
@@ -53,8 +82,8 @@ class History:
         return self.metrics.keys()
 
     def last(self, key: str) -> float:
-        """The final epoch's value of `key`."""
-        return self.metrics[key][-1]
+        """The final epoch's value of `key` (NaN if the run diverged)."""
+        return self[key][-1]
 
     def log(self, logs: Mapping[str, float]) -> None:
         for key, value in logs.items():
@@ -65,114 +94,355 @@ class History:
         return len(self.metrics.get("loss", []))
 
 
-def _check_data(X: torch.Tensor, y: torch.Tensor, name: str) -> None:
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name}: expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
-    if len(X) != len(y):
-        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must match")
+def _check_tensor(X: object, name: str) -> torch.Tensor:
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(f"{name}: expected a tensor, got {type(X).__name__}")
     if len(X) == 0:
         raise ValueError(f"{name}: the data is empty")
+    return X
 
 
-@torch.no_grad()
+def _check_data(X: object, y: object, name: str) -> None:
+    _check_tensor(X, f"{name} (X)")
+    if y is None:
+        return
+    _check_tensor(y, f"{name} (y)")
+    if len(X) != len(y):
+        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must match")
+
+
+def _validation_pair(validation: object) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`validation` as (X_val, y_val); a lone tensor or (X_val, None) means the input is the target."""
+    if isinstance(validation, torch.Tensor):
+        return validation, None
+    if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
+        raise TypeError("validation must be a pair (X_val, y_val), or X_val alone for autoencoders")
+    return validation[0], validation[1]
+
+
+def _terms(value: object) -> dict[str, torch.Tensor]:
+    """A loss function's value as named terms; "loss" is the total to minimise."""
+    if isinstance(value, torch.Tensor):
+        if value.dim() != 0:
+            raise ValueError(f"loss_fn must return a scalar, got shape {tuple(value.shape)}")
+        return {"loss": value}
+    if isinstance(value, Mapping) and "loss" in value:
+        return dict(value)
+    raise TypeError(
+        "loss_fn must return a scalar tensor or a dict of scalar tensors with a 'loss' key, "
+        f"got {type(value).__name__}"
+    )
+
+
+def _objective(
+    loss_fn: Loss,
+    output: Any,
+    target: torch.Tensor,
+    model: nn.Module,
+    inputs: torch.Tensor,
+    penalties: Mapping[str, Penalty],
+) -> dict[str, torch.Tensor]:
+    """The loss terms of one batch; with penalties, `loss` is their sum with the data loss."""
+    terms = _terms(loss_fn(output, target))
+    if penalties:
+        terms["data_loss"] = terms["loss"]
+        total = terms["loss"]
+        for name, penalty in penalties.items():
+            terms[name] = penalty(model, inputs)
+            total = total + terms[name]
+        terms["loss"] = total
+    return terms
+
+
+def _cat(outputs: list[Any]) -> Any:
+    """Concatenate per-batch model outputs: tensors, or tuples of tensors (a VAE's)."""
+    if isinstance(outputs[0], torch.Tensor):
+        return torch.cat(outputs)
+    return type(outputs[0])(_cat(list(parts)) for parts in zip(*outputs))
+
+
+def _detach(output: Any) -> Any:
+    if isinstance(output, torch.Tensor):
+        return output.detach()
+    return type(output)(_detach(part) for part in output)
+
+
 def evaluate(
     model: nn.Module,
     X: torch.Tensor,
-    y: torch.Tensor,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    y: torch.Tensor | None = None,
+    loss_fn: Loss | None = None,
     metrics: Mapping[str, Metric] | None = None,
     batch_size: int = 4096,
+    penalties: Mapping[str, Penalty] | None = None,
 ) -> dict[str, float]:
-    """Loss and metrics of `model` on (X, y) in eval mode; the model's mode is restored after.
+    """Loss terms and metrics of `model` on (X, y) in eval mode; the model's mode is restored.
 
-    With the defaults, returns `{"accuracy": ...}` for classification logits.
+    `y=None` makes the input the target (autoencoders). With the defaults, returns
+    `{"accuracy": ...}` for classification logits. Introduced in chapter 1.
     """
     _check_data(X, y, "evaluate")
-    metrics = {"accuracy": accuracy} if metrics is None else metrics
+    metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
+    penalties = penalties or {}
+    target = X if y is None else y
     was_training = model.training
     model.eval()
+    sums: dict[str, float] = {}
     try:
-        y_hat = torch.cat([model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+        with torch.no_grad():
+            outputs = [model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
+            output = _cat(outputs)
+            results = {}
+            if loss_fn is not None:
+                terms = _terms(loss_fn(output, target))
+                results = {k: v.item() for k, v in terms.items()}
+        if penalties:  # per batch, weighted by its size; a penalty may need autograd inside
+            for i in range(0, len(X), batch_size):
+                x = X[i : i + batch_size]
+                for name, penalty in penalties.items():
+                    sums[name] = sums.get(name, 0.0) + penalty(model, x).item() * len(x)
     finally:
         model.train(was_training)
-    results = {} if loss_fn is None else {"loss": loss_fn(y_hat, y).item()}
-    results.update({name: float(metric(y_hat, y)) for name, metric in metrics.items()})
+    if penalties:
+        means = {name: total / len(X) for name, total in sums.items()}
+        if "loss" in results:
+            results["data_loss"] = results["loss"]
+            results["loss"] = results["loss"] + sum(means.values())
+        results.update(means)
+    results.update({name: float(metric(output, target)) for name, metric in metrics.items()})
     return results
 
 
 def fit(
     model: nn.Module,
     X: torch.Tensor,
-    y: torch.Tensor,
+    y: torch.Tensor | None = None,
     *,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loss_fn: Loss,
     optimizer: torch.optim.Optimizer,
     num_epochs: int,
     batch_size: int = 64,
-    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
+    validation: tuple[torch.Tensor, torch.Tensor | None] | torch.Tensor | None = None,
     metrics: Mapping[str, Metric] | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     callbacks: Sequence[Callback] = (),
-    progress: bool = False,
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    penalties: Mapping[str, Penalty] | None = None,
+    progress: bool | None = None,
 ) -> History:
     """Train `model` on (X, y) with shuffled mini-batches; return the per-epoch `History`.
 
-    Each epoch logs the mean training `loss`, the training metrics (default: accuracy; pass
-    `metrics={}` for regression), and with `validation=(X_val, y_val)` the same prefixed `val_`.
-    Shuffling uses torch's global generator, so `seed_everything` makes a run reproducible.
-    Training stops early, with `history.diverged = True`, if the loss becomes NaN or infinite.
-    `progress=True` shows a tqdm bar on stderr (keep it out of regression-compared cells).
-    `scheduler.step()` is called once per epoch.
+    - `y=None`: the input is the target (autoencoders); `transform(x)` is applied to each
+      training batch's input only, drawn afresh per batch (a corruption), the target stays clean.
+    - `loss_fn(output, target)` returns a scalar tensor, or a dict of scalar tensors whose
+      `"loss"` is the total; every other key is logged as its own term (a VAE's `kl`).
+    - `penalties={"name": fn}`, `fn(model, x_batch)` a weighted scalar, are added to the loss
+      and logged by name; the loss function's own total is then logged as `data_loss`.
+    - Each epoch logs the mean of every term over the epoch's examples, the training metrics
+      (default: accuracy when `y` is given, none otherwise) and, with `validation=(X_val, y_val)`,
+      the same prefixed `val_` (computed in eval mode, without `transform`).
+    - The loss becoming NaN or infinite stops training with `history.diverged = True`; that epoch
+      logs NaN for every key. A callback's `on_epoch_end` returning True stops training.
+    - `scheduler.step()` is called once per epoch. Shuffling uses torch's global generator, so
+      `seed_everything` makes a run reproducible. `progress=True` shows a tqdm bar on stderr.
+    Introduced in chapter 1.
     """
     _check_data(X, y, "fit")
     if validation is not None:
-        if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
-            raise TypeError("validation must be a pair (X_val, y_val)")
+        validation = _validation_pair(validation)
         _check_data(*validation, "fit(validation=...)")
-    if not isinstance(num_epochs, int) or num_epochs < 1:
+    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
         raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    metrics = {"accuracy": accuracy} if metrics is None else metrics
+    metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
+    penalties = dict(penalties or {})
 
     from tqdm.auto import tqdm
 
     history = History()
     n = len(X)
     step = 0
-    for epoch in tqdm(range(num_epochs), disable=not progress, leave=False, desc="epochs"):
+    epochs = tqdm(range(num_epochs), disable=not progress, leave=False, desc="epochs")
+    for epoch in epochs:
         model.train()
-        total_loss, predictions = 0.0, []
+        sums: dict[str, float] = {}
+        outputs, seen = [], []
         order = torch.randperm(n)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            y_hat = model(X[idx])
-            loss = loss_fn(y_hat, y[idx])
+            x = X[idx]
+            target = x if y is None else y[idx]
+            inputs = x if transform is None else transform(x)
+            output = model(inputs)
+            terms = _objective(loss_fn, output, target, model, inputs, penalties)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            terms["loss"].backward()
             for callback in callbacks:
                 callback.after_backward(model, step)
             optimizer.step()
             step += 1
-            total_loss += loss.item() * len(idx)
-            if metrics:
-                predictions.append((y_hat.detach(), idx))
-            if not math.isfinite(loss.item()):
+            for key, value in terms.items():
+                sums[key] = sums.get(key, 0.0) + value.item() * len(idx)
+            if not math.isfinite(sums["loss"]):
                 history.diverged = True
                 break
-        logs = {"loss": total_loss / n}
-        if metrics and not history.diverged:
-            y_hat_all = torch.cat([p for p, _ in predictions])
-            idx_all = torch.cat([i for _, i in predictions])
-            logs.update({name: float(m(y_hat_all, y[idx_all])) for name, m in metrics.items()})
-        if validation is not None and not history.diverged:
-            val = evaluate(model, *validation, loss_fn=loss_fn, metrics=metrics)
-            logs.update({f"val_{k}": v for k, v in val.items()})
-        history.log(logs)
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
+            if metrics:
+                outputs.append(_detach(output))
+                seen.append(idx)
         if history.diverged:
+            keys = [*sums, *metrics]
+            if validation is not None:
+                keys += [f"val_{key}" for key in keys]
+            logs = dict.fromkeys(keys, math.nan)
+        else:
+            logs = {key: total / n for key, total in sums.items()}
+            if metrics:
+                output, idx = _cat(outputs), torch.cat(seen)
+                target = X[idx] if y is None else y[idx]
+                logs.update({name: float(m(output, target)) for name, m in metrics.items()})
+            if validation is not None:
+                val = evaluate(model, *validation, loss_fn=loss_fn, metrics=metrics,
+                               penalties=penalties)
+                logs.update({f"val_{k}": v for k, v in val.items()})
+        history.log(logs)
+        stop = [callback.on_epoch_end(epoch, logs) for callback in callbacks]
+        if history.diverged:
+            break
+        if any(s is True for s in stop):
+            history.stopped = True
             break
         if scheduler is not None:
             scheduler.step()
     return history
+
+
+# ---- experiments: a typed record, seeded training, summaries ------------------------------
+
+@dataclass(frozen=True)
+class Run:
+    """One training configuration: what `train` needs to build, optimise and fit a model.
+
+    Introduced in chapter 1; every chapter that trains a model describes it with one.
+    """
+
+    make_model: Callable[[], nn.Module]  # called after seeding: same weights for the same seed
+    lr: float = 1e-3  # learning rate
+    num_epochs: int = 20
+    batch_size: int = 64
+    optimizer: str | Callable[..., torch.optim.Optimizer] = "adam"  # or (params, lr) -> optimizer
+    momentum: float = 0.0  # SGD only
+    weight_decay: float = 0.0  # coupled L2 for "sgd" and "adam", decoupled for "adamw"
+    loss_fn: Loss = F.cross_entropy
+    target: str = "label"  # "label": learn X -> y; "input": reconstruct X (autoencoders)
+    seed: int = 0
+    schedule: Callable[[torch.optim.Optimizer], Any] | None = None  # optimizer -> LR scheduler
+
+    def __post_init__(self) -> None:
+        if not callable(self.make_model):
+            raise TypeError(f"make_model must be callable, got {type(self.make_model).__name__}")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr < 0:
+            raise ValueError(f"lr must be a non-negative number, got {self.lr!r}")
+        if self.target not in ("label", "input"):
+            raise ValueError(f"target must be 'label' or 'input', got {self.target!r}")
+        if not callable(self.optimizer) and self.optimizer not in _OPTIMIZERS:
+            raise ValueError(
+                f"optimizer must be one of {sorted(_OPTIMIZERS)} or a callable, got "
+                f"{self.optimizer!r}"
+            )
+
+    def replace(self, **changes: Any) -> Run:
+        """A copy with some fields changed: `run.replace(lr=0.1)`."""
+        return dataclasses.replace(self, **changes)
+
+
+_OPTIMIZERS = {
+    "sgd": lambda params, run: torch.optim.SGD(
+        params, lr=run.lr, momentum=run.momentum, weight_decay=run.weight_decay
+    ),
+    "adam": lambda params, run: torch.optim.Adam(params, lr=run.lr, weight_decay=run.weight_decay),
+    "adamw": lambda params, run: torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay),
+}
+
+
+def make_optimizer(run: Run, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer `run` names, over `model`'s parameters. Introduced in chapter 1."""
+    if callable(run.optimizer):
+        return run.optimizer(model.parameters(), run.lr)
+    return _OPTIMIZERS[run.optimizer](model.parameters(), run)
+
+
+class Result(NamedTuple):
+    """What `train` returns: the trained model, its history, and the run (with its seed)."""
+
+    model: nn.Module
+    history: History
+    run: Run
+
+
+def train(run: Run, data: Any, *, seed: int | None = None, **fit_kwargs: Any) -> Result:
+    """Seed, build `run.make_model()`, and fit it on `data.X_train` with validation on `data`.
+
+    `data` is a `Split`; validation uses `(data.X_val, data.y_val)` when it has rows. `seed`
+    overrides `run.seed`. Other keyword arguments go to `fit` (callbacks, transform, penalties,
+    metrics, ...). Introduced in chapter 1.
+    """
+    if not isinstance(run, Run):
+        raise TypeError(f"run must be a Run, got {type(run).__name__}")
+    for name in ("X_train", "y_train", "X_val", "y_val"):
+        if not hasattr(data, name):
+            raise TypeError(f"data must be a Split (with X_train, y_train, ...), lacks {name}")
+    run = run if seed is None else run.replace(seed=seed)
+    seed_everything(run.seed)
+    model = run.make_model()
+    optimizer = make_optimizer(run, model)
+    labels = run.target == "label"
+    if "validation" not in fit_kwargs and len(data.X_val):
+        fit_kwargs["validation"] = (data.X_val, data.y_val if labels else None)
+    if run.schedule is not None and "scheduler" not in fit_kwargs:
+        fit_kwargs["scheduler"] = run.schedule(optimizer)
+    history = fit(
+        model, data.X_train, data.y_train if labels else None, loss_fn=run.loss_fn,
+        optimizer=optimizer, num_epochs=run.num_epochs, batch_size=run.batch_size, **fit_kwargs,
+    )
+    return Result(model, history, run)
+
+
+def train_seeds(run: Run, data: Any, seeds: Sequence[int], **fit_kwargs: Any) -> list[Result]:
+    """`train` once per seed (the model's weights and the batch order change with it).
+
+    Introduced in chapter 1.
+    """
+    if isinstance(seeds, int) or len(seeds) == 0:
+        raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    return [train(run, data, seed=seed, **fit_kwargs) for seed in seeds]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value); NaN if any value is NaN.
+
+    Introduced in chapter 1.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.size == 0:
+        raise ValueError("mean_std needs at least one value")
+    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+    return float(values.mean()), std
+
+
+def format_score(x: float, digits: int = 1) -> str:
+    """A fraction as a percentage ("45.7%"), or "diverged" for NaN. Introduced in chapter 1."""
+    return "diverged" if math.isnan(x) else f"{100 * x:.{digits}f}%"
+
+
+def format_mean_std(values: Sequence[float], digits: int = 1) -> str:
+    """Fractions over seeds as "45.7 ± 0.9%" (mean ± sample std), naming diverged seeds.
+
+    Introduced in chapter 1.
+    """
+    values = np.asarray(values, dtype=float)
+    diverged = int(np.isnan(values).sum())
+    if diverged:
+        return f"diverged ({diverged} of {values.size} seeds)"
+    mean, std = mean_std(values)
+    return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}%"

@@ -43,11 +43,11 @@ def test_deep_mlp_has_depth_linear_layers_of_the_given_width():
     assert sum(isinstance(m, nn.Tanh) for m in model) == 5
 
 
-@pytest.mark.parametrize("init, variance", [("he", lambda i, o: 2 / i), ("glorot", lambda i, o: 2 / (i + o)),
+@pytest.mark.parametrize("scheme, variance", [("he", lambda i, o: 2 / i), ("glorot", lambda i, o: 2 / (i + o)),
                                             ("default", lambda i, o: 1 / (3 * i))])
-def test_deep_mlp_initializes_with_the_scheme_variance(init, variance):
+def test_deep_mlp_initializes_with_the_scheme_variance(scheme, variance):
     torch.manual_seed(0)
-    model = deep_mlp(400, 10, depth=3, width=400, init=init)
+    model = deep_mlp(400, 10, depth=3, width=400, scheme=scheme)
     w = model.linear_layers[1].weight  # 400 x 400 = 160,000 draws
     assert_close(w.var().item(), variance(400, 400), rtol=0.02, atol=0.0)
 
@@ -58,7 +58,7 @@ def test_deep_mlp_rejects_bad_arguments():
     with pytest.raises(ValueError, match="width"):
         deep_mlp(4, 2, width=0)
     with pytest.raises(ValueError, match="scheme"):
-        deep_mlp(4, 2, init="lecun")
+        deep_mlp(4, 2, scheme="lecun")
 
 
 # ---- layer_gradient_norms, first_last_ratio ---------------------------------------------------
@@ -75,6 +75,36 @@ def test_layer_gradient_norms_match_a_manual_backward_pass():
     assert_close(list(norms.values()), expected, rtol=1e-6, atol=0.0)
     again = layer_gradient_norms(model, X, y)  # old gradients are cleared, not accumulated
     assert_close(list(again.values()), expected, rtol=1e-6, atol=0.0)
+
+
+class _Step(nn.Module):
+    def forward(self, x):
+        return (x >= 0).to(x.dtype)  # a comparison: autograd's graph is cut here
+
+
+def test_layer_gradient_norms_reports_layers_without_a_gradient_as_none():
+    # bug 2 of issue 9: a bare KeyError '1.weight' for chapter 2's step network
+    X, y = _data()
+    torch.manual_seed(0)
+    step = cl.MLP([12, 8, 8, 4], activation=_Step)
+    norms = layer_gradient_norms(step, X, y)
+    assert list(norms) == ["1.weight", "3.weight", "5.weight"]
+    assert norms["1.weight"] is None and norms["3.weight"] is None
+    step.zero_grad()
+    F.cross_entropy(step(X), y).backward()
+    assert_close(norms["5.weight"], step[5].weight.grad.norm().item(), rtol=1e-6, atol=0.0)
+    with pytest.raises(ValueError, match="no gradient"):
+        first_last_ratio(norms)
+    cut = nn.Sequential(nn.Linear(12, 4), _Step())  # no parameter reaches the loss at all
+    assert layer_gradient_norms(cut, X, y.float()[:, None].expand(-1, 4), F.mse_loss) == {"0.weight": None}
+    torch.manual_seed(0)
+    sign = cl.MLP([12, 8, 4], activation=lambda: _SignStep())  # reached by autograd, derivative 0
+    assert layer_gradient_norms(sign, X, y)["1.weight"] == 0.0
+
+
+class _SignStep(nn.Module):
+    def forward(self, x):
+        return (torch.sign(x) + 1) / 2
 
 
 def test_first_last_ratio_divides_first_by_last():
@@ -104,7 +134,7 @@ def test_sigmoid_gradients_vanish_and_he_relu_gradients_do_not():
     torch.manual_seed(0)
     sigmoid = first_last_ratio(layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, activation=nn.Sigmoid), X, y))
     torch.manual_seed(0)
-    relu_he = first_last_ratio(layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, init="he"), X, y))
+    relu_he = first_last_ratio(layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, scheme="he"), X, y))
     assert sigmoid < 1e-5 and 0.1 < relu_he < 10
 
 
@@ -138,7 +168,7 @@ def test_residual_connections_keep_deep_sigmoid_gradients_alive():
 def test_clip_callback_bounds_the_sgd_update_by_lr_times_max_norm():
     X, y = _data(n=64)
     torch.manual_seed(0)
-    model = deep_mlp(12, 4, depth=8, width=16, activation=nn.Identity, init="normal", gain=3.0)
+    model = deep_mlp(12, 4, depth=8, width=16, activation=nn.Identity, scheme="normal", gain=3.0)
     clip, updates = ClipGradNorm(0.5), UpdateNormRecorder()
     lr = 0.01
     history = cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=lr),

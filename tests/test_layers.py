@@ -7,7 +7,8 @@ from torch import nn
 from torch.testing import assert_close
 
 from course_lib.grading import exercises_of, grade_solution, self_test
-from course_lib.layers import BatchNorm1d, fold_batchnorm
+import course_lib as cl
+from course_lib.layers import BatchNorm1d, batchnorm_layers, fold_batchnorm, fold_network
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
@@ -189,6 +190,40 @@ def test_fold_batchnorm_bad_input():
         fold_batchnorm(nn.Linear(2, 2), nn.BatchNorm1d(3))
     with pytest.raises(ValueError, match="running statistics"):
         fold_batchnorm(nn.Linear(2, 2), nn.BatchNorm1d(2, track_running_stats=False))
+
+
+class _NoisyBatchNorm1d(BatchNorm1d):
+    pass
+
+
+def test_batchnorm_layers_finds_torch_ours_and_subclasses_in_order():
+    model = cl.MLP([4, 8, 8, 8, 2], batch_norm=True)
+    model[2], model[8] = BatchNorm1d(8), _NoisyBatchNorm1d(8)  # torch's stays at index 5
+    found = batchnorm_layers(nn.Sequential(model, nn.LayerNorm(2)))
+    assert found == [model[2], model[5], model[8]]
+    assert batchnorm_layers(cl.MLP([4, 2])) == []
+    with pytest.raises(TypeError, match="nn.Module"):
+        batchnorm_layers([model])
+
+
+@pytest.mark.parametrize("kind", [nn.BatchNorm1d, BatchNorm1d, _NoisyBatchNorm1d])
+def test_fold_network_computes_the_same_function_with_fewer_parameters(kind):
+    torch.manual_seed(0)
+    model = cl.MLP([6, 16, 16, 3], batch_norm=True)
+    model[2], model[5] = kind(16), kind(16)
+    for _ in range(3):  # non-trivial running statistics
+        model(3 * torch.randn(32, 6) + 1)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.eval()
+    folded = fold_network(model)
+    assert [type(m).__name__ for m in folded] == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert not folded.training
+    x = torch.randn(10, 6)
+    assert_close(folded(x), model(x), **TOL)
+    assert cl.count_parameters(folded) == cl.count_parameters(model) - 2 * 2 * 16
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # model untouched
+    with pytest.raises(TypeError, match="nn.Sequential"):
+        fold_network(nn.Linear(2, 2))
 
 
 def test_the_chapter_4_exercises_pass_their_self_test():

@@ -20,7 +20,10 @@ from course_lib.grading.compare import difference, plain, show
 from course_lib.grading.exercise import Case, Exercise
 from course_lib.grading.registry import all_exercises, get
 
-__all__ = ["Outcome", "Result", "check", "collect", "grade_solution", "judge", "self_test", "solution"]
+__all__ = [
+    "HiddenSolution", "Outcome", "Result", "Solution", "check", "collect", "grade_solution", "judge",
+    "self_test", "solution", "solution_source",
+]
 
 GRADING_ENV = "COURSE_LIB_GRADING"  # set in the instructor grader's sandbox processes
 
@@ -240,12 +243,45 @@ class Solution:
         return f"```python\n{self.source}```"
 
 
-def solution(exercise_id: str) -> Solution:
-    """The reference solution of an exercise, to reveal on demand."""
+class HiddenSolution:
+    """What `solution(id)` shows until the learner asks deliberately: how to reveal it.
+
+    Holds no part of the solution, so "Run All" and a notebook's stored outputs never show one.
+    """
+
+    def __init__(self, exercise_id: str) -> None:
+        self.exercise_id = exercise_id
+
+    @property
+    def call(self) -> str:
+        return f'cl.solution("{self.exercise_id}", reveal=True)'
+
+    def __repr__(self) -> str:
+        return f"The reference solution stays hidden. To see it, run:\n{self.call}"
+
+    def _repr_markdown_(self) -> str:
+        return f"The reference solution stays hidden. To see it, run `{self.call}`."
+
+
+def solution_source(exercise_id: str) -> str:
+    """The source code of an exercise's reference solution (the website renders it collapsed)."""
+    return inspect.getsource(get(exercise_id).reference)
+
+
+def solution(exercise_id: str, reveal: bool = False) -> Solution | HiddenSolution:
+    """The reference solution of an exercise, revealed only when asked with `reveal=True`.
+
+    Without `reveal=True` it shows how to reveal it, and nothing of the solution: running every
+    cell of an exercise notebook never shows a solution (see README "Adding an exercise").
+    """
     if os.environ.get(GRADING_ENV):
         raise PermissionError("reference solutions are not available while grading")
+    if not isinstance(reveal, bool):
+        raise TypeError(f"reveal must be True or False, got {reveal!r}")
     exercise = get(exercise_id)
-    return Solution(exercise.id, inspect.getsource(exercise.reference))
+    if not reveal:
+        return HiddenSolution(exercise.id)
+    return Solution(exercise.id, solution_source(exercise.id))
 
 
 def _stub(*args: Any, **kwargs: Any) -> Any:

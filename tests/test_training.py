@@ -1,0 +1,252 @@
+"""The one training loop and its experiment record: what `fit` logs and what `train` runs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_lib as cl
+
+
+def _regression(n: int = 100):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(n, 3, generator=g)
+    return X, X @ torch.tensor([[1.0], [-1.0], [2.0]])
+
+
+def _sgd(model, lr=0.1):
+    return torch.optim.SGD(model.parameters(), lr=lr)
+
+
+def test_a_diverged_epoch_logs_nan_for_every_key():
+    d = cl.make_moons(200)
+    model = cl.MLP([2, 16, 2])
+    h = cl.fit(model, d.X_train * 1e4, d.y_train, loss_fn=F.cross_entropy,
+               optimizer=_sgd(model, lr=1e6), num_epochs=20, validation=(d.X_val, d.y_val))
+    assert h.diverged and h.num_epochs < 20
+    assert {len(v) for v in h.metrics.values()} == {h.num_epochs}
+    assert set(h.keys()) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert math.isnan(h.last("val_accuracy")) and math.isnan(h.last("accuracy"))
+    assert cl.format_score(h.last("val_accuracy")) == "diverged"
+
+
+def test_logged_loss_is_the_example_weighted_mean_with_an_uneven_last_batch():
+    X, y = _regression(10)
+    model = nn.Linear(3, 1)
+    before = F.mse_loss(model(X), y, reduction="none").squeeze(1)
+    cl.seed_everything(0)
+    order = torch.randperm(10)
+    cl.seed_everything(0)
+    h = cl.fit(model, X, y, loss_fn=F.mse_loss, optimizer=_sgd(model, lr=0.0), num_epochs=1,
+               batch_size=4, metrics={})  # lr 0: every batch sees the initial weights
+    assert order.tolist() != list(range(10))
+    assert h.last("loss") == pytest.approx(before.mean().item(), rel=1e-6)
+
+
+def test_training_accuracy_is_scored_against_the_shuffled_labels():
+    X = torch.eye(6)
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    model = nn.Linear(6, 2)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.zero_()
+        model.weight[1] = torch.tensor([0.0, 1, 0, 1, 0, 1])  # predicts y exactly
+    h = cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=_sgd(model, lr=0.0),
+               num_epochs=2, batch_size=4)
+    assert h["accuracy"] == [1.0, 1.0]
+
+
+def test_autoencoder_target_is_the_clean_input_and_corruption_is_fresh_per_batch():
+    X = torch.arange(12.0).reshape(6, 2)
+    seen = []
+
+    def loss_fn(output, target):
+        seen.append(target.clone())
+        return F.mse_loss(output, target)
+
+    corrupted = []
+
+    def transform(x):
+        noisy = x + torch.randn_like(x)
+        corrupted.append((x.clone(), noisy))
+        return noisy
+
+    model = nn.Linear(2, 2)
+    h = cl.fit(model, X, loss_fn=loss_fn, optimizer=_sgd(model, lr=0.0), num_epochs=2,
+               batch_size=2, transform=transform, validation=X)
+    assert set(h.keys()) == {"loss", "val_loss"}  # no accuracy without labels
+    train_targets = seen[:3] + seen[4:7]  # the 4th and 8th calls are validation
+    for target, (clean, noisy) in zip(train_targets, corrupted):
+        torch.testing.assert_close(target, clean)
+        assert not torch.equal(noisy, clean)
+    torch.testing.assert_close(seen[3], X)  # validation: clean input, no transform
+    assert len({tuple(n.flatten().tolist()) for _, n in corrupted}) == 6
+
+
+def test_dict_losses_and_penalties_are_logged_as_terms_that_add_up():
+    X, y = _regression()
+    model = nn.Linear(3, 1)
+
+    def loss_fn(output, target):
+        mse = F.mse_loss(output, target)
+        return {"loss": 2 * mse, "mse": mse}
+
+    def l1(m, x):
+        return 0.01 * m.weight.abs().sum()
+
+    h = cl.fit(model, X, y, loss_fn=loss_fn, optimizer=_sgd(model, lr=0.0), num_epochs=1,
+               batch_size=100, metrics={}, penalties={"l1": l1}, validation=(X, y))
+    expected_mse = F.mse_loss(model(X), y).item()
+    assert h.last("mse") == pytest.approx(expected_mse, rel=1e-6)
+    assert h.last("data_loss") == pytest.approx(2 * expected_mse, rel=1e-6)
+    assert h.last("l1") == pytest.approx(l1(model, X).item(), rel=1e-6)
+    assert h.last("loss") == pytest.approx(h.last("data_loss") + h.last("l1"), rel=1e-6)
+    assert h.last("val_loss") == pytest.approx(h.last("loss"), rel=1e-6)
+
+
+def test_penalties_change_the_gradient():
+    X, y = _regression()
+    cl.seed_everything(5)
+    a, b = nn.Linear(3, 1), nn.Linear(3, 1)
+    b.load_state_dict(a.state_dict())
+    cl.seed_everything(0)
+    cl.fit(a, X, y, loss_fn=F.mse_loss, optimizer=_sgd(a), num_epochs=1, metrics={})
+    cl.seed_everything(0)
+    cl.fit(b, X, y, loss_fn=F.mse_loss, optimizer=_sgd(b), num_epochs=1, metrics={},
+           penalties={"l2": lambda m, x: 1.0 * (m.weight ** 2).sum()})
+    assert b.weight.norm() < a.weight.norm()
+
+
+def test_evaluate_concatenates_tuple_outputs():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x * 2, x.sum(dim=1)
+
+    X = torch.randn(10, 3)
+    seen = {}
+
+    def loss_fn(output, target):
+        seen["shapes"] = [tuple(o.shape) for o in output]
+        return F.mse_loss(output[0], target)
+
+    out = cl.evaluate(Pair(), X, loss_fn=loss_fn, batch_size=4)
+    assert seen["shapes"] == [(10, 3), (10,)]
+    assert out["loss"] == pytest.approx(F.mse_loss(2 * X, X).item(), rel=1e-6)
+
+
+def test_evaluate_and_fit_switch_modes():
+    modes = []
+
+    class Spy(nn.Linear):
+        def forward(self, x):
+            modes.append(self.training)
+            return super().forward(x)
+
+    d = cl.make_moons(100)
+    model = Spy(2, 2)
+    model.eval()
+    cl.fit(model, d.X_train, d.y_train, loss_fn=F.cross_entropy, optimizer=_sgd(model),
+           num_epochs=1, batch_size=1000, validation=(d.X_val, d.y_val))
+    assert modes == [True, False] and model.training
+
+
+def test_a_callback_can_stop_training_and_the_scheduler_steps_once_per_epoch():
+    X, y = _regression()
+    model = nn.Linear(3, 1)
+    optimizer = _sgd(model, lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    lrs = []
+
+    class StopAt(cl.Callback):
+        def on_epoch_end(self, epoch, logs):
+            lrs.append(optimizer.param_groups[0]["lr"])
+            return epoch == 2
+
+    h = cl.fit(model, X, y, loss_fn=F.mse_loss, optimizer=optimizer, num_epochs=10,
+               batch_size=10, metrics={}, scheduler=scheduler, callbacks=[StopAt()])
+    assert h.stopped and h.num_epochs == 3 and lrs == [1.0, 0.5, 0.25]
+
+
+def test_train_is_reproducible_per_seed_and_validates_on_the_split():
+    d = cl.make_moons(300)
+    run = cl.Run(lambda: cl.MLP([2, 16, 2]), lr=0.01, num_epochs=5)
+    a, b = cl.train(run, d), cl.train(run, d)
+    torch.testing.assert_close(a.model.state_dict(), b.model.state_dict(), rtol=0, atol=0)
+    assert a.history["val_accuracy"] == b.history["val_accuracy"]
+    c = cl.train(run, d, seed=1)
+    assert c.run.seed == 1
+    assert not torch.equal(c.model.state_dict()["1.weight"], a.model.state_dict()["1.weight"])
+    results = cl.train_seeds(run, d, seeds=[0, 1])
+    assert [r.run.seed for r in results] == [0, 1]
+    assert results[0].history["loss"] == a.history["loss"]
+
+
+@pytest.mark.parametrize("name, kind", [("sgd", torch.optim.SGD), ("adam", torch.optim.Adam),
+                                        ("adamw", torch.optim.AdamW)])
+def test_make_optimizer_builds_what_the_run_names(name, kind):
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.3, optimizer=name, weight_decay=0.01)
+    optimizer = cl.make_optimizer(run, run.make_model())
+    assert isinstance(optimizer, kind)
+    assert optimizer.param_groups[0]["lr"] == 0.3
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01
+
+
+def test_train_an_autoencoder_run_with_a_schedule():
+    d = cl.load_digits()
+    run = cl.Run(lambda: nn.Sequential(nn.Linear(64, 8), nn.Linear(8, 64)), lr=0.01,
+                 num_epochs=3, loss_fn=F.mse_loss, target="input",
+                 schedule=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1, gamma=0.1))
+    r = cl.train(run, d)
+    assert set(r.history.keys()) == {"loss", "val_loss"}
+    assert r.history["loss"][-1] < r.history["loss"][0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": -1.0}, "lr"), ({"target": "labels"}, "target"), ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"lr": True}, "lr"),
+])
+def test_run_rejects_bad_fields(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cl.Run(lambda: nn.Linear(2, 2), **kwargs)
+
+
+def test_fit_rejects_bools_and_bad_losses():
+    X, y = _regression()
+    model = nn.Linear(3, 1)
+    with pytest.raises(ValueError, match="num_epochs"):
+        cl.fit(model, X, y, loss_fn=F.mse_loss, optimizer=_sgd(model), num_epochs=True)
+    with pytest.raises(TypeError, match="loss_fn"):
+        cl.fit(model, X, y, loss_fn=lambda a, b: 1.0, optimizer=_sgd(model), num_epochs=1,
+               metrics={})
+    with pytest.raises(ValueError, match="scalar"):
+        cl.fit(model, X, y, loss_fn=lambda a, b: (a - b) ** 2, optimizer=_sgd(model),
+               num_epochs=1, metrics={})
+    with pytest.raises(TypeError, match="Split"):
+        cl.train(cl.Run(lambda: model), (X, y))
+
+
+def test_summaries():
+    assert cl.mean_std([0.5]) == (0.5, 0.0)
+    mean, std = cl.mean_std([0.4, 0.6])
+    assert mean == pytest.approx(0.5) and std == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    assert cl.format_score(0.4567) == "45.7%"
+    assert cl.format_mean_std([0.4, 0.6]) == "50.0 ± 14.1%"
+    assert cl.format_mean_std([0.4, float("nan")]) == "diverged (1 of 2 seeds)"
+
+
+def test_plot_runs_draws_the_mean_over_seeds_and_pads_stopped_runs():
+    a = cl.History({"val_accuracy": [0.5, 0.7, 0.9]})
+    b = cl.History({"val_accuracy": [0.3, 0.5]})
+    ax = cl.plot_runs({"two seeds": [a, b], "one": a})
+    mean = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(mean, [40.0, 60.0, 90.0])
+    assert len(ax.collections) == 1  # a band for the label with two seeds only
+    assert ax.get_ylabel() == "val_accuracy (%)"
+    with pytest.raises(KeyError, match="loss"):
+        cl.plot_runs({"a": a}, key="loss")
+    with pytest.raises(TypeError, match="Result"):
+        cl.plot_runs({"a": [1, 2]})
