@@ -105,6 +105,7 @@ def test_mc_average_rows_are_distributions_and_converge_to_the_ensemble():
     exact = ex_dropout.mc_average(net, x, masks)
     torch.testing.assert_close(exact.sum(dim=1), torch.ones(5))
     g = torch.Generator().manual_seed(2)
-    sampled = ex_dropout.mc_average(net, x, [torch.rand(5, 4, generator=g) >= 0.5 for _ in range(4000)])
+    samples = [torch.rand(5, 4, generator=g) >= 0.5 for _ in range(4000)]
+    sampled = ex_dropout.mc_average(net, x, samples)
     assert (sampled - exact).abs().max() < 0.03
     assert math.isclose(sampled.sum().item(), 5, rel_tol=1e-5)
