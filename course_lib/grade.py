@@ -191,51 +191,67 @@ class Cgroup:
     def create(cls, memory_mb: int, processes: int) -> tuple["Cgroup | None", str]:
         if not sys.platform.startswith("linux"):
             return None, "no cgroups on this system"
-        with cls.lock:
+        group = None
+        with cls.lock:  # one at a time: creating may move this grader into a leaf (v2)
             cls.counter += 1
             name = f"course-grade-{os.getpid()}-{cls.counter}"
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-            root = Path("/sys/fs/cgroup")
-            v2 = subprocess.run(
-                ["stat", "-fc", "%T", str(root)], capture_output=True, text=True
-            ).stdout.strip()
-            cls._remove_stale(root)
-            if v2 == "cgroup2fs":
-                own = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
-                parent = root / own.lstrip("/")
+            limits = f"memory {memory_mb} MB, {processes} tasks per sandbox"
+            try:
+                root = Path("/sys/fs/cgroup")
+                cls._remove_stale(root)
+                if (root / "cgroup.controllers").exists():  # cgroup v2 mounted there
+                    group = cls._create_v2(root, name, memory_mb, processes)
+                    return group, f"cgroup v2 ({limits})"
+                group = cls({}, 1)
+                for line in Path("/proc/self/cgroup").read_text().splitlines():
+                    _, controllers, own = line.split(":", 2)
+                    for controller in ("memory", "pids"):
+                        if controller in controllers.split(","):
+                            group.dirs[controller] = root / controller / own.lstrip("/") / name
+                if set(group.dirs) != {"memory", "pids"}:
+                    return None, "no memory and pids cgroup controllers"
+                for path in group.dirs.values():
+                    path.mkdir()
+                memory = group.dirs["memory"]
+                (memory / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
                 with contextlib.suppress(OSError):
-                    (parent / "cgroup.subtree_control").write_text("+memory +pids")
-                path = parent / name
-                path.mkdir()
-                group = cls({"unified": path}, 2)
-                (path / "memory.max").write_text(str(memory_mb * 2**20))
-                (path / "memory.swap.max").write_text("0") if (
-                    path / "memory.swap.max"
-                ).exists() else None
-                (path / "pids.max").write_text(str(processes))
-                return group, f"cgroup v2 (memory {memory_mb} MB, {processes} tasks per sandbox)"
-            dirs = {}
-            for line in lines:
-                _, controllers, own = line.split(":", 2)
-                for controller in ("memory", "pids"):
-                    if controller in controllers.split(","):
-                        dirs[controller] = root / controller / own.lstrip("/") / name
-            if set(dirs) != {"memory", "pids"}:
-                return None, "no memory and pids cgroup controllers"
-            group = cls({}, 1)
-            for controller, path in dirs.items():
-                path.mkdir()
-                group.dirs[controller] = path
-            (dirs["memory"] / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
-            with contextlib.suppress(OSError):
-                (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 2**20))
-            (dirs["pids"] / "pids.max").write_text(str(processes))
-            return group, f"cgroup v1 (memory {memory_mb} MB, {processes} tasks per sandbox)"
-        except (OSError, StopIteration, ValueError) as exc:
-            with contextlib.suppress(Exception):
-                group.remove()  # type: ignore[possibly-undefined]
-            return None, f"no cgroup could be created ({type(exc).__name__}: {exc})"[:200]
+                    (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 2**20))
+                (group.dirs["pids"] / "pids.max").write_text(str(processes))
+                return group, f"cgroup v1 ({limits})"
+            except Exception as exc:  # whatever the system: fall back to rlimits, and say so
+                if group is not None:
+                    with contextlib.suppress(Exception):
+                        group.remove()
+                return None, f"no cgroup could be created ({type(exc).__name__}: {exc})"[:200]
+
+    @classmethod
+    def _create_v2(cls, root: Path, name: str, memory_mb: int, processes: int) -> "Cgroup":
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        own = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+        parent = root / own.lstrip("/")
+        if parent.name == f"course-grade-{os.getpid()}-0":  # our own leaf, made below
+            parent = parent.parent
+        control = parent / "cgroup.subtree_control"
+        if not {"memory", "pids"} <= set(control.read_text().split()):
+            try:
+                control.write_text("+memory +pids")
+            except OSError:  # "no internal processes": move this grader into a leaf, then retry
+                leaf = parent / f"course-grade-{os.getpid()}-0"
+                leaf.mkdir(exist_ok=True)
+                (leaf / "cgroup.procs").write_text(str(os.getpid()))
+                control.write_text("+memory +pids")
+        path = parent / name
+        path.mkdir()
+        group = cls({"unified": path}, 2)
+        try:
+            (path / "memory.max").write_text(str(memory_mb * 2**20))
+            if (path / "memory.swap.max").exists():
+                (path / "memory.swap.max").write_text("0")
+            (path / "pids.max").write_text(str(processes))
+        except BaseException:
+            group.remove()
+            raise
+        return group
 
     @staticmethod
     def _remove_stale(root: Path) -> None:
