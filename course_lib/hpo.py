@@ -34,17 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 import torch
-import torch.nn.functional as F
 from optuna.trial import TrialState
 
 from course_lib.data import Split, load_mnist1d
 from course_lib.models import MLP
-from course_lib.reproducibility import seed_everything
-from course_lib.training import Callback, fit
+from course_lib.training import Callback, Run, train
 
 __all__ = [
     "OBJECTIVES", "Objective", "PruningCallback", "WorkerError", "best_so_far", "main",
-    "mnist1d_objective", "open_storage", "run_worker", "start_worker", "suggest_mlp",
+    "mlp_run", "mnist1d_objective", "open_storage", "run_worker", "start_worker", "suggest_mlp",
     "synthetic_objective", "synthetic_score", "wait_for_workers",
 ]
 
@@ -88,33 +86,55 @@ class PruningCallback(Callback):
 
 
 def suggest_mlp(trial: optuna.trial.BaseTrial) -> dict[str, float | int]:
-    """Chapter 7's search space for an MLP: learning rate, width, dropout, weight decay.
-
-    Learning rate and weight decay are searched on a log scale (their effect is multiplicative),
-    the width on a log scale of integers, the dropout probability linearly.
-    """
+    """Chapter 7's search space for an MLP; log scales where effects multiply."""
     return {
         "lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
-        "width": trial.suggest_int("width", 16, 256, log=True),
+        "width": trial.suggest_int("width", 16, 128, log=True),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "weight_decay": trial.suggest_float("weight_decay", 1e-6, 0.1, log=True),
     }
+
+
+def mlp_run(
+    config: Mapping[str, float | int],
+    num_features: int = 40,
+    num_classes: int = 10,
+    *,
+    num_epochs: int = 8,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Run:
+    """The `Run` of one configuration from `suggest_mlp`: a two-hidden-layer MLP, AdamW. Chapter 7.
+
+    `config` holds `lr`, `width`, `dropout` and `weight_decay` (a trial's `params`, or
+    `study.best_params`), so the best configuration of a search can be trained again with `train`.
+    """
+    missing = {"lr", "width", "dropout", "weight_decay"} - set(config)
+    if missing:
+        raise ValueError(f"config lacks {sorted(missing)}; expected the keys of suggest_mlp")
+    width, dropout = int(config["width"]), float(config["dropout"])
+    return Run(
+        make_model=lambda: MLP([num_features, width, width, num_classes], dropout=dropout),
+        lr=float(config["lr"]), weight_decay=float(config["weight_decay"]), optimizer="adamw",
+        num_epochs=num_epochs, batch_size=batch_size, seed=seed,
+    )
 
 
 def mnist1d_objective(
     data: Split | None = None,
     *,
     num_epochs: int = 8,
-    batch_size: int = 128,
+    batch_size: int = 256,
     seed: int = 0,
     monitor: str = "val_accuracy",
 ) -> Callable[[optuna.trial.BaseTrial], float]:
-    """The chapter's objective: validation accuracy of an MNIST-1D MLP after `num_epochs` of AdamW.
+    """The chapter's objective: MNIST-1D validation accuracy after `num_epochs` epochs of AdamW.
 
-    Returns a function of a trial. The model is a two-hidden-layer MLP of the suggested width and
-    dropout (`suggest_mlp`), every trial starts from the same seed, and `PruningCallback` reports
-    each epoch to the trial. `data` defaults to MNIST-1D with 1,000 validation examples (the test
-    set is never touched by the search). Chapter 7.
+    Returns a function of a trial: it suggests a configuration (`suggest_mlp`), trains its
+    `mlp_run` from the same seed for every trial, reports each epoch to the trial through
+    `PruningCallback` and returns the last epoch's validation accuracy. `data` defaults to
+    MNIST-1D with 1,000 validation examples; the test set is never touched by the search.
+    Chapter 7.
     """
     data = load_mnist1d(num_val=1000) if data is None else data
     if not isinstance(data, Split):
@@ -123,19 +143,10 @@ def mnist1d_objective(
         raise ValueError("data has no validation set: the search must not score on the test set")
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
-        config = suggest_mlp(trial)
-        seed_everything(seed)
-        width = config["width"]
-        model = MLP([data.num_features, width, width, data.num_classes], dropout=config["dropout"])
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"]
-        )
-        history = fit(
-            model, data.X_train, data.y_train, loss_fn=F.cross_entropy, optimizer=optimizer,
-            num_epochs=num_epochs, batch_size=batch_size, validation=(data.X_val, data.y_val),
-            callbacks=[PruningCallback(trial, monitor)],
-        )
-        return history.last(monitor)
+        run = mlp_run(suggest_mlp(trial), data.num_features, data.num_classes,
+                      num_epochs=num_epochs, batch_size=batch_size, seed=seed)
+        result = train(run, data, callbacks=[PruningCallback(trial, monitor)])
+        return result.history.last(monitor)
 
     return objective
 
@@ -184,7 +195,7 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {
     "mnist1d-mlp": Objective(
         "maximize", lambda data: mnist1d_objective(data),
-        "validation accuracy of an MNIST-1D MLP after 8 epochs (lr, width, dropout, weight decay)",
+        "MNIST-1D validation accuracy of an MLP after 8 epochs (lr, width, dropout, weight decay)",
     ),
     "synthetic": Objective(
         "maximize", lambda data: synthetic_objective(),
@@ -431,7 +442,8 @@ def run_worker(
             trial = mine[-1]
             log(f"worker {worker_id}: trial {trial.number} {trial.state.name.lower()}"
                 + (f", value {trial.value:.4g}" if trial.value is not None else ""))
-    log(f"worker {worker_id}: ran {ran} trials; the study holds {finished} finished trials")
+    log(f"worker {worker_id}: ran {ran} trials; the study holds {finished} finished trials"
+        + (f" and {taken - finished} running elsewhere" if taken > finished else ""))
     return ran
 
 
