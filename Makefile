@@ -16,7 +16,7 @@ help:
 	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
-	@echo "make bench    measure notebook times and peak memory, and the training loop; rewrite the performance page"
+	@echo "make bench    measure notebook times and peak memory, the training loop and the grader; rewrite the performance page"
 	@echo "make clean    remove the build and the virtual environment"
 
 venv: $(STAMP)
@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python -m course_lib.notebooks bench --json artifacts/bench.json $(NOTEBOOKS)
 	$(BIN)/python tools/bench_page.py artifacts/bench.json benchmarks/notebooks.md
 	$(BIN)/python benchmarks/training_loop.py --repeats 5
+	$(BIN)/python benchmarks/grader_throughput.py --json artifacts/grader_bench.json
 
 selftest: $(STAMP)
 	$(BIN)/python -m course_lib.grade --self-test

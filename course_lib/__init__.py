@@ -51,7 +51,6 @@ from course_lib.optimization import (
     schedule_values,
     trajectory,
 )
-from course_lib.reproducibility import seed_everything
 from course_lib.plotting import (
     image_grid,
     plot_history,

@@ -6,6 +6,7 @@ an elementwise function with autograd; `compose(fn, depth)` stacks it; `plot_act
 function and its derivative (the chapter's static figures call it) and `activation_explorer` is
 the chapter's widget around it.
 """
+
 from __future__ import annotations
 
 import math
@@ -35,11 +36,13 @@ Elementwise = Callable[[torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation function: what it computes and where it comes from."""
+    """One activation function: what it computes and where it comes from. Chapter 2."""
 
     name: str
     fn: Elementwise  # elementwise tensor -> tensor, differentiable by autograd
-    module: Callable[[], nn.Module]  # factory of the equivalent layer, e.g. for `MLP(activation=...)`
+    module: Callable[
+        [], nn.Module
+    ]  # factory of the equivalent layer, e.g. for `MLP(activation=...)`
     formula: str  # LaTeX, without dollar signs
     low: float  # infimum of the range (-inf if unbounded below)
     high: float  # supremum of the range (inf if unbounded above)
@@ -58,18 +61,63 @@ class Activation:
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
-        Activation("sigmoid", torch.sigmoid, nn.Sigmoid, r"\sigma(x) = 1/(1+e^{-x})", 0.0, 1.0, True),
+        Activation(
+            "sigmoid", torch.sigmoid, nn.Sigmoid, r"\sigma(x) = 1/(1+e^{-x})", 0.0, 1.0, True
+        ),
         Activation("tanh", torch.tanh, nn.Tanh, r"\tanh(x) = 2\sigma(2x) - 1", -1.0, 1.0, True),
-        Activation("relu", torch.relu, nn.ReLU, r"\max(0, x)", 0.0, math.inf, False, "nair2010rectified"),
-        Activation("leaky_relu", partial(F.leaky_relu, negative_slope=0.01), nn.LeakyReLU,
-                   r"\max(0.01x, x)", -math.inf, math.inf, False, "maas2013rectifier"),
-        Activation("elu", F.elu, nn.ELU, r"x \text{ if } x>0 \text{ else } e^{x}-1",
-                   -1.0, math.inf, True, "clevert2016fast"),
-        Activation("silu", F.silu, nn.SiLU, r"x\,\sigma(x)", -0.27846454276107374, math.inf, True,
-                   "ramachandran2017searching"),
-        Activation("gelu", F.gelu, nn.GELU, r"x\,\Phi(x)", -0.16997120747990369, math.inf, True,
-                   "hendrycks2016gaussian"),
-        Activation("softplus", F.softplus, nn.Softplus, r"\ln(1+e^{x})", 0.0, math.inf, True, "glorot2011deep"),
+        Activation(
+            "relu", torch.relu, nn.ReLU, r"\max(0, x)", 0.0, math.inf, False, "nair2010rectified"
+        ),
+        Activation(
+            "leaky_relu",
+            partial(F.leaky_relu, negative_slope=0.01),
+            nn.LeakyReLU,
+            r"\max(0.01x, x)",
+            -math.inf,
+            math.inf,
+            False,
+            "maas2013rectifier",
+        ),
+        Activation(
+            "elu",
+            F.elu,
+            nn.ELU,
+            r"x \text{ if } x>0 \text{ else } e^{x}-1",
+            -1.0,
+            math.inf,
+            True,
+            "clevert2016fast",
+        ),
+        Activation(
+            "silu",
+            F.silu,
+            nn.SiLU,
+            r"x\,\sigma(x)",
+            -0.27846454276107374,
+            math.inf,
+            True,
+            "ramachandran2017searching",
+        ),
+        Activation(
+            "gelu",
+            F.gelu,
+            nn.GELU,
+            r"x\,\Phi(x)",
+            -0.16997120747990369,
+            math.inf,
+            True,
+            "hendrycks2016gaussian",
+        ),
+        Activation(
+            "softplus",
+            F.softplus,
+            nn.Softplus,
+            r"\ln(1+e^{x})",
+            0.0,
+            math.inf,
+            True,
+            "glorot2011deep",
+        ),
     ]
 }
 """The common activation functions by name. The minima of SiLU (-W(1/e), W the Lambert W function)
@@ -80,7 +128,7 @@ and GELU are the functions' smallest values, found numerically to double precisi
 
 
 def get_activation(name: str) -> Activation:
-    """The `Activation` called `name` (chapter 2); a `KeyError` lists the known names."""
+    """The `Activation` called `name`; a `KeyError` lists the known names. Chapter 2."""
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise KeyError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}")
     return ACTIVATIONS[name]
@@ -90,12 +138,14 @@ def _as_function(fn: Elementwise | str) -> Elementwise:
     if isinstance(fn, str):
         return get_activation(fn).fn
     if not callable(fn):
-        raise TypeError(f"expected an elementwise function or an activation name, got {type(fn).__name__}")
+        raise TypeError(
+            f"expected an elementwise function or an activation name, got {type(fn).__name__}"
+        )
     return fn
 
 
 def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
-    """d fn(x) / dx at every element of `x`, by autograd, for an elementwise `fn` (chapter 2).
+    """d fn(x) / dx at every element of `x`, by autograd, for an elementwise `fn`. Chapter 2.
 
     `fn` is a function or a name in `ACTIVATIONS`. Raises `ValueError` when autograd cannot
     differentiate `fn` (for example a step built from a comparison, whose output has no graph).
@@ -106,7 +156,9 @@ def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
     with torch.enable_grad():
         y = fn(x)
         if not isinstance(y, torch.Tensor) or y.shape != x.shape:
-            raise ValueError("fn must be elementwise: it must return a tensor of the same shape as x")
+            raise ValueError(
+                "fn must be elementwise: it must return a tensor of the same shape as x"
+            )
         if not y.requires_grad:
             raise ValueError(
                 "autograd cannot differentiate fn: its output is not connected to x "
@@ -117,7 +169,7 @@ def derivative(fn: Elementwise | str, x: torch.Tensor) -> torch.Tensor:
 
 
 def compose(fn: Elementwise | str, depth: int) -> Elementwise:
-    """The function x -> fn(fn(...fn(x))) applied `depth` times (chapter 2)."""
+    """The function x -> fn(fn(...fn(x))), `fn` applied `depth` times. Chapter 2."""
     fn = _as_function(fn)
     checks.positive_int("depth", depth)
 
@@ -136,7 +188,7 @@ def plot_activation(
     x_range: tuple[float, float] = (-5.0, 5.0),
     num_points: int = 1001,
 ) -> plt.Axes:
-    """Plot an activation applied `depth` times and its derivative by autograd (chapter 2).
+    """Plot an activation applied `depth` times and its derivative by autograd. Chapter 2.
 
     With `depth` > 1 the derivative is the chain-rule product of `depth` derivatives: the plot shows
     how fast it shrinks (sigmoid) or stays (ReLU for x > 0). The title gives its largest value.

@@ -10,6 +10,7 @@ A value of the wrong type raises `ArgumentTypeError`, which is both a `TypeError
 catches either keeps working; a value of the right type outside its range raises `ValueError`.
 `bool` is never accepted as a number: `True` is an `int` to Python but never a count to us.
 """
+
 from __future__ import annotations
 
 import math
@@ -104,7 +105,9 @@ def positive_ints(name: str, values: Any, *, min_length: int = 1) -> list[int]:
         raise ValueError(f"{name} must be {wanted}, got {values!r}")
     for v in values:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-            raise ArgumentTypeError(f"{name} must be {wanted}, got {values!r} (contains {_given(v)})")
+            raise ArgumentTypeError(
+                f"{name} must be {wanted}, got {values!r} (contains {_given(v)})"
+            )
         if v < 1:
             raise ValueError(f"{name} must be {wanted}, got {values!r}")
     return [int(v) for v in values]
@@ -128,7 +131,9 @@ def number(
     if wanted is None:
         low = "" if minimum is None else f"{'>' if exclusive_minimum else '>='} {minimum:g}"
         high = "" if maximum is None else f"{'<' if exclusive_maximum else '<='} {maximum:g}"
-        wanted = "a number" + (" " if low or high else "") + " and ".join(s for s in (low, high) if s)
+        wanted = (
+            "a number" + (" " if low or high else "") + " and ".join(s for s in (low, high) if s)
+        )
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise ArgumentTypeError(f"{name} must be {wanted}, got {_given(value)}")
     x = float(value)
@@ -140,7 +145,7 @@ def number(
 
 
 def positive_float(name: str, value: Any) -> float:
-    """`value` as a `float` if it is a finite number > 0 (a learning rate, an epsilon). Chapter 1."""
+    """`value` as a `float` if it is a finite number > 0 (a learning rate, an eps). Chapter 1."""
     x = number(name, value, minimum=0.0, exclusive_minimum=True, wanted="a positive number")
     if math.isinf(x):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}")
@@ -148,7 +153,7 @@ def positive_float(name: str, value: Any) -> float:
 
 
 def non_negative_float(name: str, value: Any) -> float:
-    """`value` as a `float` if it is a finite number >= 0 (a weight decay, a momentum). Chapter 1."""
+    """`value` as a `float` if it is a finite number >= 0 (a weight decay). Chapter 1."""
     x = number(name, value, minimum=0.0, wanted="a non-negative number")
     if math.isinf(x):
         raise ValueError(f"{name} must be a finite non-negative number, got {value!r}")
@@ -160,8 +165,9 @@ def fraction(name: str, value: Any) -> float:
 
     Chapter 1.
     """
-    return number(name, value, minimum=0.0, maximum=1.0, exclusive_maximum=True,
-                  wanted="a fraction in [0, 1)")
+    return number(
+        name, value, minimum=0.0, maximum=1.0, exclusive_maximum=True, wanted="a fraction in [0, 1)"
+    )
 
 
 def probability(name: str, value: Any) -> float:
@@ -188,7 +194,7 @@ def module(name: str, value: Any) -> nn.Module:
 
 
 def tensor(name: str, value: Any, *, floating: bool = False) -> torch.Tensor:
-    """`value` if it is a `torch.Tensor` (of a floating-point dtype with `floating=True`). Chapter 1."""
+    """`value` if it is a `torch.Tensor` (floating-point with `floating=True`). Chapter 1."""
     wanted = "a floating-point tensor" if floating else "a tensor"
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be {wanted}, got {type(value).__name__}")

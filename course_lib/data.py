@@ -4,9 +4,10 @@ Nothing here touches the network. Digits come bundled with scikit-learn, MNIST-1
 procedurally by the `mnist1d` package (Greydanus 2020), faces come bundled with scikit-image, and
 the 2-D sets are synthetic. Introduced in chapter 1; used by every chapter.
 """
+
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -23,7 +24,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Split:
-    """Train / validation / test tensors. `X_*` are float32, `y_*` int64 class labels."""
+    """Train / validation / test tensors. `X_*` are float32, `y_*` int64 class labels. Chapter 1."""
 
     X_train: torch.Tensor
     y_train: torch.Tensor
@@ -42,6 +43,12 @@ class Split:
         """Number of distinct labels across all splits."""
         return int(torch.cat([self.y_train, self.y_val, self.y_test]).max()) + 1
 
+    def subset(self, num_train: int) -> Split:
+        """The same split with only the first `num_train` training examples (validation and
+        test unchanged): the small-data regime. Chapter 1."""
+        checks.integer("num_train", num_train, minimum=1, maximum=len(self.X_train))
+        return replace(self, X_train=self.X_train[:num_train], y_train=self.y_train[:num_train])
+
     def __repr__(self) -> str:
         shapes = ", ".join(
             f"{name}={tuple(getattr(self, 'X_' + name).shape)}" for name in ("train", "val", "test")
@@ -49,7 +56,9 @@ class Split:
         return f"Split({shapes}, classes={self.num_classes})"
 
 
-def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> Split:
+def _split(
+    X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int
+) -> Split:
     """Stratified fixed-seed split into train / validation / test tensors."""
     checks.fraction("val_fraction", val_fraction)
     checks.fraction("test_fraction", test_fraction)
@@ -61,7 +70,11 @@ def _split(X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: flo
     )
     if val_fraction > 0:
         X_train, X_val, y_train, y_val = train_test_split(
-            X_rest, y_rest, test_size=val_fraction / (1 - test_fraction), random_state=seed, stratify=y_rest
+            X_rest,
+            y_rest,
+            test_size=val_fraction / (1 - test_fraction),
+            random_state=seed,
+            stratify=y_rest,
         )
     else:
         X_train, y_train = X_rest, y_rest
@@ -77,12 +90,19 @@ def _as_split(*arrays: np.ndarray) -> Split:
     return Split(*tensors)
 
 
-def load_digits(val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0) -> Split:
-    """scikit-learn's bundled 8x8 digits (1,797 images), flattened to 64 features scaled to [0, 1]."""
+def load_digits(
+    val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0, images: bool = False
+) -> Split:
+    """scikit-learn's bundled 8x8 digits (1,797 images), as 64 features scaled to [0, 1].
+
+    `images=True` keeps each digit as an 8 x 8 image, shape (N, 8, 8), for convolutional
+    networks. Chapter 3.
+    """
     from sklearn.datasets import load_digits as sk_load_digits
 
     digits = sk_load_digits()
-    return _split(digits.data / 16.0, digits.target, val_fraction, test_fraction, seed)
+    X = digits.images if images else digits.data  # (N, 8, 8) or (N, 64), the same pixels
+    return _split(X / 16.0, digits.target, val_fraction, test_fraction, seed)
 
 
 @lru_cache(maxsize=4)
@@ -100,15 +120,14 @@ def _mnist1d_arrays(shuffle_positions: bool, seed: int) -> tuple[np.ndarray, ...
     return data["x"], data["y"], data["x_test"], data["y_test"]
 
 
-def load_mnist1d(
-    num_val: int = 0, shuffle_positions: bool = False, seed: int = 42
-) -> Split:
+def load_mnist1d(num_val: int = 0, shuffle_positions: bool = False, seed: int = 42) -> Split:
     """MNIST-1D (Greydanus 2020): 4,000 training and 1,000 test signals of length 40, 10 classes.
 
     Generated procedurally (once per process and seed) with the package's default arguments, so
     the numbers are comparable with the paper's. `num_val` examples are taken from the end of the
     training set for validation. `shuffle_positions=True` applies one fixed permutation to the 40
     positions of every signal (the paper's "shuffled" control: spatial structure destroyed).
+    Chapter 1.
     """
     checks.integer("num_val", num_val, minimum=0, maximum=3999)
     checks.non_negative_int("seed", seed)
@@ -120,7 +139,7 @@ def load_mnist1d(
 def load_faces(val_fraction: float = 0.0, test_fraction: float = 0.25, seed: int = 0) -> Split:
     """scikit-image's bundled LFW subset: 100 faces (label 1) and 100 non-faces (label 0), 25x25.
 
-    Images are float32 in [0, 1] with shape (N, 25, 25).
+    Images are float32 in [0, 1] with shape (N, 25, 25). Chapter 9.
     """
     from skimage.data import lfw_subset
 
@@ -140,11 +159,20 @@ def make_moons(num_examples: int = 1000, noise: float = 0.2, seed: int = 0) -> S
     return _split(X, y, 0.2, 0.2, seed)
 
 
-def make_spirals(num_examples: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0) -> Split:
-    """Interleaved 2-D spirals, one arm per class, split 60/20/20. Not linearly separable. Chapter 1."""
+def make_spirals(
+    num_examples: int = 1000, num_classes: int = 2, noise: float = 0.1, seed: int = 0
+) -> Split:
+    """Interleaved 2-D spirals, one arm per class, split 60/20/20: not linearly separable.
+
+    Chapter 1.
+    """
     checks.integer("num_classes", num_classes, minimum=2)
-    checks.integer("num_examples", num_examples, minimum=10 * num_classes,
-                   wanted=f"an integer >= 10 * num_classes = {10 * num_classes}")
+    checks.integer(
+        "num_examples",
+        num_examples,
+        minimum=10 * num_classes,
+        wanted=f"an integer >= 10 * num_classes = {10 * num_classes}",
+    )
     checks.non_negative_float("noise", noise)
     checks.non_negative_int("seed", seed)
     rng = np.random.default_rng(seed)

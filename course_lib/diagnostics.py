@@ -4,6 +4,7 @@ Gradient norms are the instrument of chapter 3 (vanishing and exploding gradient
 statistics (saturation of sigmoid/tanh, dead ReLUs) are introduced in chapter 2 and used again in
 chapters 3 and 4.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
@@ -29,7 +30,7 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     """Each parameter's gradient L2 norm, by parameter name, after a backward pass.
 
     Parameters that received no gradient are left out; if none did, a `ValueError` says to call
-    `loss.backward()` first.
+    `loss.backward()` first. Chapter 3.
     """
     checks.module("model", model)
     norms = {
@@ -38,7 +39,9 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
         if p.grad is not None
     }
     if not norms:
-        raise ValueError("no parameter has a gradient: call loss.backward() before gradient_norms(model)")
+        raise ValueError(
+            "no parameter has a gradient: call loss.backward() before gradient_norms(model)"
+        )
     return norms
 
 
@@ -46,12 +49,20 @@ class GradientNormRecorder(Callback):
     """A `fit` callback that records `gradient_norms(model)` every `every` steps.
 
     `recorder.steps` lists the steps recorded; `recorder.norms[name]` the norms of one parameter.
+    Chapter 3.
     """
 
     def __init__(self, every: int = 1) -> None:
         self.every = checks.positive_int("every", every)
         self.steps: list[int] = []
         self.norms: dict[str, list[float]] = {}
+
+    @property
+    def global_norms(self) -> list[float]:
+        """The L2 norm over all parameters at each recorded step: sqrt(sum of squared norms),
+        the number `ClipGradNorm` compares with its `max_norm`. Chapter 3."""
+        names = list(self.norms)
+        return [sum(self.norms[k][i] ** 2 for k in names) ** 0.5 for i in range(len(self.steps))]
 
     def after_backward(self, model: nn.Module, step: int) -> None:
         if step % self.every:
@@ -67,7 +78,7 @@ class ActivationStats:
 
     `saturated`: fraction of outputs where a sigmoid/tanh-like unit is flat (its derivative is
     below 1% of its maximum); `dead`: fraction of units whose output is zero for every example
-    (dead ReLUs). Both are 0.0 for layers where they do not apply.
+    (dead ReLUs). Both are 0.0 for layers where they do not apply. Chapter 2.
     """
 
     mean: float
@@ -82,8 +93,16 @@ _SATURATING = {
     nn.Hardtanh: lambda a: a.abs() >= 1,
 }
 DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
-    nn.Sigmoid, nn.Tanh, nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Softplus,
-    nn.Hardtanh, nn.Identity,
+    nn.Sigmoid,
+    nn.Tanh,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.Identity,
 )
 
 
@@ -95,14 +114,19 @@ def _stats(module: nn.Module, a: torch.Tensor) -> ActivationStats:
             saturated = flat(a).float().mean().item()
     units = a.reshape(a.shape[0], -1) if a.dim() > 1 else a.reshape(-1, 1)
     dead = (units == 0).all(dim=0).float().mean().item()
-    return ActivationStats(a.mean().item(), a.std().item() if a.numel() > 1 else 0.0, saturated, dead)
+    return ActivationStats(
+        a.mean().item(), a.std().item() if a.numel() > 1 else 0.0, saturated, dead
+    )
 
 
 @contextmanager
 def record_activations(
     model: nn.Module, layer_types: Sequence[type[nn.Module]] = DEFAULT_LAYER_TYPES
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Inside the `with` block, every forward pass stores each matching layer's output by name."""
+    """Inside the `with` block, every forward pass stores each matching layer's output by name.
+
+    Chapter 2.
+    """
     checks.module("model", model)
     outputs: dict[str, torch.Tensor] = {}
     handles = []
@@ -129,7 +153,7 @@ def activation_stats(
     """Run `model` on `X` and return `ActivationStats` for each activation layer, by name.
 
     Forward hooks collect the outputs of layers of `layer_types` (activation modules by default);
-    the model's train/eval mode is left as it is.
+    the model's train/eval mode is left as it is. Chapter 2.
     """
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     with record_activations(model, layer_types) as outputs:

@@ -1,4 +1,8 @@
-"""Environment report: what a notebook is running on (first cell of every notebook)."""
+"""Environment report: what a notebook is running on.
+
+Introduced in chapter 1; printed by the first code cell of every chapter.
+"""
+
 from __future__ import annotations
 
 import platform
@@ -11,13 +15,13 @@ __all__ = ["Environment", "environment_report", "on_colab"]
 
 
 def on_colab() -> bool:
-    """True when running inside Google Colab."""
+    """True when running inside Google Colab. Chapter 1."""
     return "google.colab" in sys.modules
 
 
 @dataclass(frozen=True)
 class Environment:
-    """Versions and resources of the running interpreter."""
+    """Versions and resources of the running interpreter. Chapter 1."""
 
     course_lib: str
     torch: str
@@ -34,7 +38,10 @@ class Environment:
 
 
 def environment_report() -> Environment:
-    """Return the course_lib, torch and Python versions, CPU threads and whether this is Colab."""
+    """The course_lib, torch and Python versions, CPU threads and whether this is Colab.
+
+    Printed by the first code cell of every chapter. Chapter 1.
+    """
     from course_lib import __version__
 
     return Environment(

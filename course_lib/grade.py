@@ -11,6 +11,7 @@ the `error` column and does not stop the others. Both gradebooks are rewritten a
 this process alone, so a killed grader keeps every row it had. `--self-test` proves the exercises
 are not vacuous. Exit status 0 when grading completed, whatever the scores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,9 +40,24 @@ from course_lib.grading.sandbox import read_frame, split_frames, write_frame
 __all__ = ["Settings", "Submission", "grade_paths", "main", "write_gradebooks"]
 
 MAX_NOTEBOOK_MB = 64
-ENV_KEEP = {"LANG": "C.UTF-8", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "COURSE_LIB_GRADING": "1", "HOME": "/tmp", "TMPDIR": "/tmp",
-            "MPLCONFIGDIR": "/tmp/matplotlib", "PATH": "/usr/bin:/bin"}
+ENV_KEEP = {
+    "LANG": "C.UTF-8",
+    "MPLBACKEND": "Agg",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "COURSE_LIB_GRADING": "1",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "MPLCONFIGDIR": "/tmp/matplotlib",
+    "PATH": "/usr/bin:/bin",
+}
+# Numerics settings (not secrets) passed on, so the sandbox computes as the grader judges.
+ENV_PASSED = ("ATEN_CPU_CAPABILITY", "MKL_CBWR")
+
+
+def _sandbox_environment() -> dict[str, str]:
+    return {**ENV_KEEP, **{k: os.environ[k] for k in ENV_PASSED if k in os.environ}}
 
 
 @dataclass
@@ -83,6 +99,7 @@ class Submission:
 
 # ---- the class folder ----------------------------------------------------------------------
 
+
 def display_name(path: Path) -> str:
     """A path as text, whatever the encoding of its name (undecodable bytes shown as escapes)."""
     return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
@@ -96,7 +113,9 @@ def _submissions(paths: list[str]) -> list[Path]:
             for child in sorted(path.rglob("*"), key=lambda p: os.fsencode(str(p))):
                 parts = child.relative_to(path).parts
                 if any(p.startswith(".") for p in parts) or any(
-                    parent.is_symlink() for parent in child.relative_to(path).parents if str(parent) != "."
+                    parent.is_symlink()
+                    for parent in child.relative_to(path).parents
+                    if str(parent) != "."
                 ):
                     continue
                 if child.is_symlink() or child.is_file():
@@ -137,7 +156,11 @@ def notebook_chapter(nb: dict) -> str:
 
     meta = nb.get("metadata")
     meta = meta.get("course_lib") if isinstance(meta, dict) else None
-    if isinstance(meta, dict) and isinstance(meta.get("chapter"), str) and meta["chapter"] in chapters():
+    if (
+        isinstance(meta, dict)
+        and isinstance(meta.get("chapter"), str)
+        and meta["chapter"] in chapters()
+    ):
         return meta["chapter"]
     texts = []
     for cell in nb.get("cells", []):
@@ -146,11 +169,14 @@ def notebook_chapter(nb: dict) -> str:
             source = "".join(s for s in source if isinstance(s, str))
         if isinstance(source, str):
             texts.append(source)
-    seen = set(re.findall(r"""check\(\s*["']([A-Za-z_]\w*)\.""", "\n".join(texts))) & set(chapters())
+    seen = set(re.findall(r"""check\(\s*["']([A-Za-z_]\w*)\.""", "\n".join(texts))) & set(
+        chapters()
+    )
     return seen.pop() if len(seen) == 1 else ""
 
 
 # ---- cgroups: memory and processes of a whole sandbox ---------------------------------------
+
 
 class Cgroup:
     """A cgroup (v2, else v1 memory + pids) that holds one sandbox; None where none can be made."""
@@ -165,47 +191,67 @@ class Cgroup:
     def create(cls, memory_mb: int, processes: int) -> tuple["Cgroup | None", str]:
         if not sys.platform.startswith("linux"):
             return None, "no cgroups on this system"
-        with cls.lock:
+        group = None
+        with cls.lock:  # one at a time: creating may move this grader into a leaf (v2)
             cls.counter += 1
             name = f"course-grade-{os.getpid()}-{cls.counter}"
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-            root = Path("/sys/fs/cgroup")
-            v2 = subprocess.run(["stat", "-fc", "%T", str(root)], capture_output=True, text=True).stdout.strip()
-            cls._remove_stale(root)
-            if v2 == "cgroup2fs":
-                own = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
-                parent = root / own.lstrip("/")
+            limits = f"memory {memory_mb} MB, {processes} tasks per sandbox"
+            try:
+                root = Path("/sys/fs/cgroup")
+                cls._remove_stale(root)
+                if (root / "cgroup.controllers").exists():  # cgroup v2 mounted there
+                    group = cls._create_v2(root, name, memory_mb, processes)
+                    return group, f"cgroup v2 ({limits})"
+                group = cls({}, 1)
+                for line in Path("/proc/self/cgroup").read_text().splitlines():
+                    _, controllers, own = line.split(":", 2)
+                    for controller in ("memory", "pids"):
+                        if controller in controllers.split(","):
+                            group.dirs[controller] = root / controller / own.lstrip("/") / name
+                if set(group.dirs) != {"memory", "pids"}:
+                    return None, "no memory and pids cgroup controllers"
+                for path in group.dirs.values():
+                    path.mkdir()
+                memory = group.dirs["memory"]
+                (memory / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
                 with contextlib.suppress(OSError):
-                    (parent / "cgroup.subtree_control").write_text("+memory +pids")
-                path = parent / name
-                path.mkdir()
-                group = cls({"unified": path}, 2)
-                (path / "memory.max").write_text(str(memory_mb * 2**20))
-                (path / "memory.swap.max").write_text("0") if (path / "memory.swap.max").exists() else None
-                (path / "pids.max").write_text(str(processes))
-                return group, f"cgroup v2 (memory {memory_mb} MB, {processes} tasks per sandbox)"
-            dirs = {}
-            for line in lines:
-                _, controllers, own = line.split(":", 2)
-                for controller in ("memory", "pids"):
-                    if controller in controllers.split(","):
-                        dirs[controller] = root / controller / own.lstrip("/") / name
-            if set(dirs) != {"memory", "pids"}:
-                return None, "no memory and pids cgroup controllers"
-            group = cls({}, 1)
-            for controller, path in dirs.items():
-                path.mkdir()
-                group.dirs[controller] = path
-            (dirs["memory"] / "memory.limit_in_bytes").write_text(str(memory_mb * 2**20))
-            with contextlib.suppress(OSError):
-                (dirs["memory"] / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 2**20))
-            (dirs["pids"] / "pids.max").write_text(str(processes))
-            return group, f"cgroup v1 (memory {memory_mb} MB, {processes} tasks per sandbox)"
-        except (OSError, StopIteration, ValueError) as exc:
-            with contextlib.suppress(Exception):
-                group.remove()  # type: ignore[possibly-undefined]
-            return None, f"no cgroup could be created ({type(exc).__name__}: {exc})"[:200]
+                    (memory / "memory.memsw.limit_in_bytes").write_text(str(memory_mb * 2**20))
+                (group.dirs["pids"] / "pids.max").write_text(str(processes))
+                return group, f"cgroup v1 ({limits})"
+            except Exception as exc:  # whatever the system: fall back to rlimits, and say so
+                if group is not None:
+                    with contextlib.suppress(Exception):
+                        group.remove()
+                return None, f"no cgroup could be created ({type(exc).__name__}: {exc})"[:200]
+
+    @classmethod
+    def _create_v2(cls, root: Path, name: str, memory_mb: int, processes: int) -> "Cgroup":
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+        own = next(line.split(":", 2)[2] for line in lines if line.startswith("0::"))
+        parent = root / own.lstrip("/")
+        if parent.name == f"course-grade-{os.getpid()}-0":  # our own leaf, made below
+            parent = parent.parent
+        control = parent / "cgroup.subtree_control"
+        if not {"memory", "pids"} <= set(control.read_text().split()):
+            try:
+                control.write_text("+memory +pids")
+            except OSError:  # "no internal processes": move this grader into a leaf, then retry
+                leaf = parent / f"course-grade-{os.getpid()}-0"
+                leaf.mkdir(exist_ok=True)
+                (leaf / "cgroup.procs").write_text(str(os.getpid()))
+                control.write_text("+memory +pids")
+        path = parent / name
+        path.mkdir()
+        group = cls({"unified": path}, 2)
+        try:
+            (path / "memory.max").write_text(str(memory_mb * 2**20))
+            if (path / "memory.swap.max").exists():
+                (path / "memory.swap.max").write_text("0")
+            (path / "pids.max").write_text(str(processes))
+        except BaseException:
+            group.remove()
+            raise
+        return group
 
     @staticmethod
     def _remove_stale(root: Path) -> None:
@@ -260,6 +306,7 @@ class Cgroup:
 
 # ---- one sandbox: a server that grades submissions one at a time ---------------------------
 
+
 class SandboxError(Exception):
     """The sandbox could not start or stopped answering."""
 
@@ -271,7 +318,16 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
     package = Path(course_lib.__file__).resolve().parent
     binds = {Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package}
     binds |= {Path(sys.executable).resolve().parent.parent}
-    command = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--uid", "65534", "--gid", "65534"]
+    command = [
+        "bwrap",
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--uid",
+        "65534",
+        "--gid",
+        "65534",
+    ]
     for path in sorted(binds):
         command += ["--ro-bind", str(path), str(path)]
     for name in ("bin", "lib", "lib64", "sbin"):
@@ -282,8 +338,18 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
             command += ["--ro-bind", str(target), str(target)]
     for path in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts", "/etc/alternatives"):
         command += ["--ro-bind-try", path, path]
-    command += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--chdir", "/tmp", "--clearenv"]
-    for key, value in ENV_KEEP.items():
+    command += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--clearenv",
+    ]
+    for key, value in _sandbox_environment().items():
         command += ["--setenv", key, value]
     return command + ["--"] + python_command
 
@@ -291,12 +357,22 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
 class Sandbox:
     """One sandbox (a bwrap container, or a plain process) running the grading server."""
 
-    def __init__(self, settings: Settings, mode: str, ids: list[str], use_cgroup: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, mode: str, ids: list[str], use_cgroup: bool = True
+    ) -> None:
         self.settings, self.mode = settings, mode
-        self.cgroup, limits = Cgroup.create(settings.memory_mb, settings.processes) if use_cgroup else (None, "")
-        config = {"memory_mb": settings.memory_mb, "file_mb": settings.file_mb, "tmp_mb": settings.tmp_mb,
-                  "output_mb": settings.output_mb, "notebook_mb": MAX_NOTEBOOK_MB,
-                  "address_space": self.cgroup is None, "ids": ids}
+        self.cgroup, limits = (
+            Cgroup.create(settings.memory_mb, settings.processes) if use_cgroup else (None, "")
+        )
+        config = {
+            "memory_mb": settings.memory_mb,
+            "file_mb": settings.file_mb,
+            "tmp_mb": settings.tmp_mb,
+            "output_mb": settings.output_mb,
+            "notebook_mb": MAX_NOTEBOOK_MB,
+            "address_space": self.cgroup is None,
+            "ids": ids,
+        }
         python = [sys.executable, "-I", "-m", "course_lib.grading.sandbox", json.dumps(config)]
         self.tmp = None
         if mode == "bubblewrap":
@@ -305,29 +381,55 @@ class Sandbox:
             self.tmp = tempfile.mkdtemp(prefix="course-grade-")
             command, cwd = python, self.tmp
         if self.cgroup:
-            script = "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files()) + 'exec "$@"'
+            script = (
+                "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files()) + 'exec "$@"'
+            )
             command = ["/bin/sh", "-c", script, "sh", *command]
-        env = dict(ENV_KEEP, HOME=self.tmp or "/tmp", TMPDIR=self.tmp or "/tmp",
-                   MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"))
+        env = dict(
+            _sandbox_environment(),
+            HOME=self.tmp or "/tmp",
+            TMPDIR=self.tmp or "/tmp",
+            MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"),
+        )
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") if mode == "process" else env["PATH"]
         self.stderr = collections.deque(maxlen=20)
         self.process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,
         )
         threading.Thread(target=self._drain, daemon=True).start()
         try:
-            hello = json.loads(read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600))
+            hello = json.loads(
+                read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600)
+            )
         except (EOFError, TimeoutError, ValueError) as exc:
             self.close()
-            raise SandboxError(f"the {mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}") from None
+            raise SandboxError(
+                f"the {mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
+            ) from None
         self.namespaces = bool(hello.get("namespaces"))
-        parts = ["bubblewrap (read-only system, no network, clean environment)" if mode == "bubblewrap"
-                 else "process only (NOT isolated by bubblewrap)"]
-        parts.append("own PID/mount/network namespaces per submission" if self.namespaces
-                     else "no namespaces per submission")
-        parts.append(limits if self.cgroup else "memory limited per process by rlimit only"
-                     + (f": {limits}" if limits else "") + f" (address space {settings.memory_mb} MB)")
+        parts = [
+            "bubblewrap (read-only system, no network, clean environment)"
+            if mode == "bubblewrap"
+            else "process only (NOT isolated by bubblewrap)"
+        ]
+        parts.append(
+            "own PID/mount/network namespaces per submission"
+            if self.namespaces
+            else "no namespaces per submission"
+        )
+        parts.append(
+            limits
+            if self.cgroup
+            else "memory limited per process by rlimit only"
+            + (f": {limits}" if limits else "")
+            + f" (address space {settings.memory_mb} MB)"
+        )
         parts.append(f"file size {settings.file_mb} MB, private /tmp {settings.tmp_mb} MB")
         self.description = "; ".join(parts)
         self.fresh = True
@@ -378,8 +480,12 @@ def choose_isolation(requested: str) -> tuple[str, str]:
     elif not shutil.which("bwrap"):
         why = "bubblewrap is not installed (Debian: apt-get install bubblewrap)"
     else:
-        probe = subprocess.run(["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
-                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+        probe = subprocess.run(
+            ["bwrap", "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "true"],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+        )
         if probe.returncode == 0:
             return "bubblewrap", ""
         why = f"bubblewrap cannot run here: {probe.stderr.strip()[:200]}"
@@ -407,21 +513,33 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
         dtype = torch.float32
     for index, exercise in enumerate(exercises):
         try:
-            entry = torch.load(io.BytesIO(entries[index]), weights_only=True) if index < len(entries) else None
+            entry = (
+                torch.load(io.BytesIO(entries[index]), weights_only=True)
+                if index < len(entries)
+                else None
+            )
         except Exception as exc:
-            row.messages[exercise.id] = f"✘ {exercise.id}: its results could not be read ({type(exc).__name__})"
+            row.messages[exercise.id] = (
+                f"✘ {exercise.id}: its results could not be read ({type(exc).__name__})"
+            )
             continue
         if not isinstance(entry, dict) or entry.get("missing", True) is not False:
             missing = f"✘ {exercise.id}: no function named {exercise.name!r} is defined"
-            row.messages[exercise.id] = missing + (f" ({row.cell_errors[0]})" if row.cell_errors else "")
+            row.messages[exercise.id] = missing + (
+                f" ({row.cell_errors[0]})" if row.cell_errors else ""
+            )
             continue
         if entry.get("problem"):
             row.messages[exercise.id] = f"✘ {exercise.id}: {str(entry['problem'])[:300]}"
             continue
         try:
             outcomes = [
-                Outcome(str(o["status"]), o.get("value"), str(o.get("error", "")),
-                        o.get("mutated") if type(o.get("mutated")) is int else None)
+                Outcome(
+                    str(o["status"]),
+                    o.get("value"),
+                    str(o.get("error", "")),
+                    o.get("mutated") if type(o.get("mutated")) is int else None,
+                )
                 for o in entry.get("outcomes", [])
             ]
             with _JUDGE_LOCK:
@@ -429,7 +547,11 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
                     result = judge(exercise, outcomes)
                 else:  # the notebook changed the default dtype: so did the cases cl.check built
                     saved = check._reference_cache.pop(exercise.id, None)
-                    mutants = {k: check._mutant_cache.pop(k) for k in list(check._mutant_cache) if k[0] == exercise.id}
+                    mutants = {
+                        k: check._mutant_cache.pop(k)
+                        for k in list(check._mutant_cache)
+                        if k[0] == exercise.id
+                    }
                     previous = torch.get_default_dtype()
                     torch.set_default_dtype(dtype)
                     try:
@@ -443,7 +565,9 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
                             check._reference_cache[exercise.id] = saved
                         check._mutant_cache.update(mutants)
         except Exception as exc:
-            row.messages[exercise.id] = f"✘ {exercise.id}: its results could not be judged ({type(exc).__name__})"
+            row.messages[exercise.id] = (
+                f"✘ {exercise.id}: its results could not be judged ({type(exc).__name__})"
+            )
             continue
         row.scores[exercise.id] = int(result.passed)
         row.messages[exercise.id] = result.message
@@ -496,6 +620,7 @@ def grade_one(sandbox: Sandbox, row: Submission, raw: bytes, exercises: list) ->
 
 # ---- gradebooks ------------------------------------------------------------------------------
 
+
 def _cell(value: Any) -> Any:
     """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
@@ -518,8 +643,12 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def write_gradebooks(rows: list[Submission], csv_path: Path | None, json_path: Path | None,
-                     ids: list[str] | None = None) -> None:
+def write_gradebooks(
+    rows: list[Submission],
+    csv_path: Path | None,
+    json_path: Path | None,
+    ids: list[str] | None = None,
+) -> None:
     """CSV: submission, chapter, flag, score, max_score, one 1/0 column per exercise id, error,
     isolation. JSON: the same with each exercise's feedback, the cells that raised, the time and
     the peak memory. Each file is replaced whole (written aside, then renamed)."""
@@ -527,19 +656,39 @@ def write_gradebooks(rows: list[Submission], csv_path: Path | None, json_path: P
     if csv_path:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
-        writer.writerow(["submission", "chapter", "flag", "score", "max_score", *ids, "error", "isolation"])
+        writer.writerow(
+            ["submission", "chapter", "flag", "score", "max_score", *ids, "error", "isolation"]
+        )
         for r in rows:
-            writer.writerow([_cell(r.submission), _cell(r.chapter), _cell(r.flag), r.score, r.max_score,
-                             *(r.scores.get(i, "") for i in ids), _cell(r.error), _cell(r.isolation)])
+            writer.writerow(
+                [
+                    _cell(r.submission),
+                    _cell(r.chapter),
+                    _cell(r.flag),
+                    r.score,
+                    r.max_score,
+                    *(r.scores.get(i, "") for i in ids),
+                    _cell(r.error),
+                    _cell(r.isolation),
+                ]
+            )
         _write_atomically(csv_path, buffer.getvalue())
     if json_path:
         records = [
             {
-                "submission": r.submission, "chapter": r.chapter, "flag": r.flag, "score": r.score,
+                "submission": r.submission,
+                "chapter": r.chapter,
+                "flag": r.flag,
+                "score": r.score,
                 "max_score": r.max_score,
-                "exercises": {i: {"score": s, "message": r.messages.get(i, "")} for i, s in r.scores.items()},
-                "error": r.error, "cell_errors": r.cell_errors, "isolation": r.isolation,
-                "seconds": r.seconds, "peak_memory_mb": r.peak_memory_mb,
+                "exercises": {
+                    i: {"score": s, "message": r.messages.get(i, "")} for i, s in r.scores.items()
+                },
+                "error": r.error,
+                "cell_errors": r.cell_errors,
+                "isolation": r.isolation,
+                "seconds": r.seconds,
+                "peak_memory_mb": r.peak_memory_mb,
             }
             for r in rows
         ]
@@ -548,7 +697,10 @@ def write_gradebooks(rows: list[Submission], csv_path: Path | None, json_path: P
 
 # ---- the whole run ---------------------------------------------------------------------------
 
-def _expected_chapter(notebooks: list[tuple[Submission, bytes | None, dict | None]], chapter: str | None) -> str:
+
+def _expected_chapter(
+    notebooks: list[tuple[Submission, bytes | None, dict | None]], chapter: str | None
+) -> str:
     if chapter:
         return chapter
     named = collections.Counter(row.chapter for row, _, nb in notebooks if row.chapter)
@@ -558,13 +710,20 @@ def _expected_chapter(notebooks: list[tuple[Submission, bytes | None, dict | Non
     return sorted(c for c, n in named.items() if n == best)[0]
 
 
-def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None, jobs: int = 1,
-                csv_path: Path | None = None, json_path: Path | None = None,
-                echo: Any = print) -> list[Submission]:
+def grade_paths(
+    paths: list[str],
+    settings: Settings,
+    chapter: str | None = None,
+    jobs: int = 1,
+    csv_path: Path | None = None,
+    json_path: Path | None = None,
+    echo: Any = print,
+) -> list[Submission]:
     """Grade every notebook under `paths`; write the gradebooks after each row; return the rows.
 
     Each notebook is graded on `chapter` if given, else on the chapter it names (else the class's:
-    the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is flagged."""
+    the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is
+    flagged."""
     from course_lib.grading import chapters, exercises_of
 
     if chapter and chapter not in chapters():
@@ -572,9 +731,13 @@ def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None
     mode, why = choose_isolation(settings.isolation)
     if mode != "bubblewrap":
         banner = "!" * 78
-        echo(f"{banner}\nWARNING: submissions are NOT isolated by bubblewrap: {why}.\n"
-             "They run as plain processes: they can read and write what you can.\n"
-             "Grade untrusted notebooks on Linux with bubblewrap installed.\n{banner}".replace("{banner}", banner))
+        echo(
+            f"{banner}\nWARNING: submissions are NOT isolated by bubblewrap: {why}.\n"
+            "They run as plain processes: they can read and write what you can.\n"
+            "Grade untrusted notebooks on Linux with bubblewrap installed.\n{banner}".replace(
+                "{banner}", banner
+            )
+        )
 
     loaded = []  # (row, raw bytes or None, notebook or None)
     for path in _submissions(paths):
@@ -608,7 +771,7 @@ def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None
             write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
 
     work: queue.Queue = queue.Queue()
-    for index, ((row, raw, nb), target) in enumerate(zip(loaded, graded_on)):
+    for index, ((row, raw, _), target) in enumerate(zip(loaded, graded_on, strict=True)):
         exercises = by_chapter.get(target, [])
         row.scores = {e.id: 0 for e in exercises}
         if row.chapter and expected and row.chapter != expected:
@@ -632,8 +795,9 @@ def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None
                 except queue.Empty:
                     return
                 try:
-                    stale = mode == "bubblewrap" and not sandbox.namespaces and not sandbox.fresh if sandbox else False
-                    if sandbox is None or not sandbox.alive() or stale:  # else leftovers die with it
+                    # without namespaces per submission, a used container goes: leftovers with it
+                    stale = sandbox is not None and mode == "bubblewrap" and not sandbox.namespaces
+                    if sandbox is None or not sandbox.alive() or (stale and not sandbox.fresh):
                         if sandbox is not None:
                             sandbox.close()
                         sandbox = None
@@ -662,7 +826,9 @@ def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None
             if sandbox is not None:
                 sandbox.close()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs, work.qsize())))]
+    threads = [
+        threading.Thread(target=worker, daemon=True) for _ in range(max(1, min(jobs, work.qsize())))
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -673,21 +839,47 @@ def grade_paths(paths: list[str], settings: Settings, chapter: str | None = None
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.grade", description="Grade exercise notebooks.",
-        epilog="Example: python -m course_lib.grade submissions/ --csv gradebook.csv --json gradebook.json",
+        prog="python -m course_lib.grade",
+        description="Grade exercise notebooks.",
+        epilog="Example: python -m course_lib.grade submissions/ --csv gradebook.csv "
+        "--json gradebook.json --jobs 2",
     )
-    parser.add_argument("paths", nargs="*", metavar="PATH", help="notebooks, or folders of notebooks")
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="notebooks, or folders of notebooks"
+    )
     parser.add_argument("--csv", type=Path, help="write the gradebook as CSV")
     parser.add_argument("--json", type=Path, help="write the gradebook, with feedback, as JSON")
-    parser.add_argument("--chapter", help="the chapter expected, e.g. activations (default: the one most notebooks name)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds per submission (default 120)")
-    parser.add_argument("--jobs", type=int, default=1, help="submissions graded at the same time (default 1)")
-    parser.add_argument("--isolation", choices=["auto", "bubblewrap", "process"], default="auto",
-                        help="auto: bubblewrap where it runs, else (loudly) plain processes")
-    parser.add_argument("--memory-mb", type=int, default=6144, help="memory per sandbox (default 6144)")
-    parser.add_argument("--file-mb", type=int, default=256, help="largest file a submission may write")
-    parser.add_argument("--output-mb", type=int, default=256, help="most read back from one submission")
-    parser.add_argument("--self-test", action="store_true", help="check that every exercise is not vacuous")
+    parser.add_argument(
+        "--chapter",
+        help="the chapter expected, e.g. activations (default: the one most notebooks name)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=120, help="seconds per submission (default 120)"
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="submissions graded at the same time (default 1)"
+    )
+    parser.add_argument(
+        "--isolation",
+        choices=["auto", "bubblewrap", "process"],
+        default="auto",
+        help="auto: bubblewrap where it runs, else (loudly) plain processes",
+    )
+    parser.add_argument(
+        "--memory-mb", type=int, default=6144, help="memory per sandbox (default 6144)"
+    )
+    parser.add_argument(
+        "--file-mb", type=int, default=256, help="largest file a submission may write"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=256, help="processes and threads per sandbox (default 256)"
+    )
+    parser.add_argument(
+        "--output-mb", type=int, default=256, help="most read back from one submission"
+    )
+    parser.add_argument(
+        "--self-test", action="store_true", help="check that every exercise is not vacuous"
+    )
     args = parser.parse_args(argv)
 
     if args.self_test:
@@ -705,11 +897,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--timeout must be positive")
     if args.jobs < 1:
         parser.error("--jobs must be at least 1")
-    for name in ("memory_mb", "file_mb", "output_mb"):
+    for name in ("memory_mb", "file_mb", "output_mb", "processes"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    settings = Settings(isolation=args.isolation, timeout=args.timeout, memory_mb=args.memory_mb,
-                        file_mb=args.file_mb, output_mb=args.output_mb)
+    settings = Settings(
+        isolation=args.isolation,
+        timeout=args.timeout,
+        memory_mb=args.memory_mb,
+        file_mb=args.file_mb,
+        output_mb=args.output_mb,
+        processes=args.processes,
+    )
 
     def echo(text: str) -> None:
         print(text.encode("utf-8", "replace").decode("utf-8"), flush=True)
@@ -718,8 +916,11 @@ def main(argv: list[str] | None = None) -> int:
     rows = grade_paths(args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     written = "".join(f"; wrote {display_name(p)}" for p in (args.csv, args.json) if p)
-    print(f"graded {len(rows)} submissions in {time.monotonic() - started:.1f} s{written}; "
-          f"grader peak memory {peak:.0f} MB", flush=True)
+    print(
+        f"graded {len(rows)} submissions in {time.monotonic() - started:.1f} s{written}; "
+        f"grader peak memory {peak:.0f} MB",
+        flush=True,
+    )
     return 0
 
 

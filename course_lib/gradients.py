@@ -7,6 +7,7 @@ one number, `ResidualMLP` adds skip connections, `ClipGradNorm` clips the global
 inside `fit` (Pascanu et al. 2013) and `UpdateNormRecorder` records how far each step moved the
 parameters. The raw per-parameter norms come from `course_lib.diagnostics.gradient_norms`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -40,15 +41,20 @@ def deep_mlp(
     gain: float = 1.0,
     batch_norm: bool = False,
 ) -> MLP:
-    """An `MLP` with `depth` Linear layers (depth - 1 hidden layers of `width`), initialized by `scheme`.
+    """An `MLP` with `depth` Linear layers (depth - 1 hidden of `width`), initialized by `scheme`.
 
-    `scheme` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal"). Chapter 3.
+    `scheme` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal").
+    Chapter 3.
     """
     checks.positive_int("num_inputs", num_inputs)
     checks.positive_int("num_classes", num_classes)
     checks.positive_int("width", width)
     checks.integer("depth", depth, minimum=2, wanted="an integer >= 2 (it counts Linear layers)")
-    model = MLP([num_inputs] + [width] * (depth - 1) + [num_classes], activation=activation, batch_norm=batch_norm)
+    model = MLP(
+        [num_inputs] + [width] * (depth - 1) + [num_classes],
+        activation=activation,
+        batch_norm=batch_norm,
+    )
     return init_weights(model, scheme, gain=gain)
 
 
@@ -56,7 +62,11 @@ def linear_weight_names(model: nn.Module) -> list[str]:
     """The parameter names of every `nn.Linear` weight in `model`, input first. Chapter 3."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
-    names = [f"{name}.weight" if name else "weight" for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    names = [
+        f"{name}.weight" if name else "weight"
+        for name, m in model.named_modules()
+        if isinstance(m, nn.Linear)
+    ]
     if not names:
         raise ValueError("the model has no nn.Linear layer")
     return names
@@ -68,10 +78,10 @@ def layer_gradient_norms(
     y: torch.Tensor,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
 ) -> dict[str, float | None]:
-    """Each Linear weight's gradient L2 norm, input first, after one backward pass of `loss_fn` on (X, y).
+    """Each Linear weight's gradient L2 norm, input first, after one backward pass on (X, y).
 
     A weight that received no gradient at all maps to None: autograd never reached it, as
-    happens before a step activation built from a comparison (chapter 2), whose output is cut
+    happens before a step activation built from a comparison (chapter 2's step network), whose output is cut
     from the graph. (A gradient that reached the weight but is zero gives 0.0.) Old gradients are
     cleared first; the gradients of this pass are left in place. Chapter 3.
     """
@@ -79,35 +89,48 @@ def layer_gradient_norms(
     checks.tensor("X", X)
     checks.tensor("y", y)
     if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must be non-empty with the same number of rows, got {len(X)} and {len(y)}")
+        raise ValueError(
+            f"X and y must be non-empty with the same number of rows, got {len(X)} and {len(y)}"
+        )
     model.zero_grad(set_to_none=True)
     loss = loss_fn(model(X), y)
     if loss.requires_grad:  # False when every parameter is cut from the loss
         loss.backward()
     parameters = dict(model.named_parameters())
-    return {name: None if parameters[name].grad is None else parameters[name].grad.norm().item()
-            for name in names}
+    return {
+        name: None if parameters[name].grad is None else parameters[name].grad.norm().item()
+        for name in names
+    }
 
 
 def first_last_ratio(norms: dict[str, float]) -> float:
-    """First layer's gradient norm divided by the last layer's (tiny: vanishing; huge: exploding). Chapter 3."""
+    """First layer's gradient norm over the last layer's (tiny: vanishing; huge: exploding).
+
+    Chapter 3.
+    """
     if not isinstance(norms, dict) or len(norms) < 2:
-        raise ValueError("expected a dict of at least two per-layer norms, input first (see layer_gradient_norms)")
+        raise ValueError(
+            "expected a dict of at least two per-layer norms, input first "
+            "(see layer_gradient_norms)"
+        )
     values = list(norms.values())
     if values[0] is None or values[-1] is None:
-        raise ValueError("the first or last layer received no gradient (None): the ratio is undefined")
+        raise ValueError(
+            "the first or last layer received no gradient (None): the ratio is undefined"
+        )
     if values[-1] == 0:
         raise ValueError("the last layer's gradient norm is 0: the ratio is undefined")
     return values[0] / values[-1]
 
 
 class ResidualMLP(nn.Module):
-    """A deep MLP with skip connections: h <- h + Linear(f(h)) in each of `num_blocks` hidden blocks.
+    """A deep MLP with skip connections: h <- h + Linear(f(h)) in each of `num_blocks` blocks.
 
     Input Linear (num_inputs -> width), `num_blocks` residual blocks of width `width`, output Linear
     (width -> num_classes): num_blocks + 2 Linear layers in all. The activation comes before the
     Linear in each branch ("pre-activation", He et al. 2016), so the branch adds a zero-mean update.
-    Layers keep PyTorch's default initialization unless re-initialized with `init_weights`. Chapter 3.
+    Layers keep PyTorch's default initialization unless re-initialized with `init_weights`.
+    Chapter 3.
     """
 
     def __init__(
@@ -119,8 +142,12 @@ class ResidualMLP(nn.Module):
         activation: Callable[[], nn.Module] = nn.ReLU,
     ) -> None:
         super().__init__()
-        for name, value in (("num_inputs", num_inputs), ("num_classes", num_classes),
-                            ("num_blocks", num_blocks), ("width", width)):
+        for name, value in (
+            ("num_inputs", num_inputs),
+            ("num_classes", num_classes),
+            ("num_blocks", num_blocks),
+            ("width", width),
+        ):
             checks.positive_int(name, value)
         self.input = nn.Linear(num_inputs, width)
         self.blocks = nn.ModuleList(
@@ -131,15 +158,17 @@ class ResidualMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.input(x.flatten(1))  # (N, width)
         for block in self.blocks:
-            h = h + block(h)  # the skip: dh_out/dh_in = I + J_block, never a pure product of small J's
+            h = h + block(
+                h
+            )  # the skip: dh_out/dh_in = I + J_block, never a pure product of small J's
         return self.output(h)
 
 
 class ClipGradNorm(Callback):
-    """A `fit` callback that rescales all gradients so that their global L2 norm is at most `max_norm`.
+    """A `fit` callback that rescales all gradients so that their global L2 norm is <= `max_norm`.
 
-    Calls `torch.nn.utils.clip_grad_norm_` after each backward pass; `norms` lists the global norm
-    before clipping at each step. Chapter 3 (Pascanu, Mikolov & Bengio 2013).
+    Calls `torch.nn.utils.clip_grad_norm_` after each backward pass (Pascanu, Mikolov & Bengio
+    2013); `norms` lists the global norm before clipping at each step. Chapter 3.
     """
 
     def __init__(self, max_norm: float) -> None:
@@ -152,7 +181,7 @@ class ClipGradNorm(Callback):
 
 
 class UpdateNormRecorder(Callback):
-    """A `fit` callback recording the L2 norm of each optimizer step's parameter change, ||theta' - theta||.
+    """A `fit` callback recording the L2 norm of each step's parameter change, ||theta' - theta||.
 
     The change made by step k is measured at the backward pass of step k + 1, so the last step of
     training is not recorded. Register it after any clipping callback. Chapter 3.

@@ -26,7 +26,7 @@ __all__ = ["BatchNorm1d", "batchnorm_layers", "fold_batchnorm", "fold_network"]
 
 
 class BatchNorm1d(nn.Module):
-    """Batch normalization over the batch dimension of (N, C) or (N, C, L) input (chapter 4).
+    """Batch normalization over the batch dimension of (N, C) or (N, C, L) input. Chapter 4.
 
     Training mode: normalize each feature with the mini-batch mean and *biased* variance, then
     scale by `weight` (gamma) and shift by `bias` (beta); update the running estimates with the
@@ -35,9 +35,7 @@ class BatchNorm1d(nn.Module):
     Eval mode: normalize with the running estimates, a fixed affine map of each feature.
     """
 
-    def __init__(
-        self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1
-    ) -> None:
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
         super().__init__()
         num_features = checks.positive_int("num_features", num_features)
         eps = checks.positive_float("eps", eps)
@@ -69,24 +67,18 @@ class BatchNorm1d(nn.Module):
                 f"expected input of shape (N, {self.num_features}) or (N, {self.num_features}, L), "
                 f"got {tuple(x.shape)}"
             )
-        dims = (
-            (0,) if x.dim() == 2 else (0, 2)
-        )  # statistics per feature, over batch (and length)
-        shape = (
-            (1, -1) if x.dim() == 2 else (1, -1, 1)
-        )  # broadcast a (C,) vector over x
+        dims = (0,) if x.dim() == 2 else (0, 2)  # statistics per feature, over batch (and length)
+        shape = (1, -1) if x.dim() == 2 else (1, -1, 1)  # broadcast a (C,) vector over x
         if self.training:
             n = x.numel() // self.num_features  # values per feature in this batch
             if n < 2:
                 raise ValueError(
-                    f"batch normalization in training mode needs more than one value per feature, got input of "
-                    f"shape {tuple(x.shape)}: use a batch of at least 2, or call model.eval() to use the "
-                    "running statistics"
+                    "batch normalization in training mode needs more than one value per feature, "
+                    f"got input of shape {tuple(x.shape)}: use a batch of at least 2, or call "
+                    "model.eval() to use the running statistics"
                 )
             mu = x.mean(dim=dims)  # (C,)
-            var = x.var(
-                dim=dims, unbiased=False
-            )  # (C,) biased: divides by n, used to normalize
+            var = x.var(dim=dims, unbiased=False)  # (C,) biased: divides by n, used to normalize
             with torch.no_grad():
                 self.num_batches_tracked += 1
                 factor = (
@@ -94,9 +86,7 @@ class BatchNorm1d(nn.Module):
                     if self.momentum is None
                     else self.momentum
                 )
-                unbiased = (
-                    var * n / (n - 1)
-                )  # the running estimate of the population variance
+                unbiased = var * n / (n - 1)  # the running estimate of the population variance
                 self.running_mean.mul_(1 - factor).add_(factor * mu)
                 self.running_var.mul_(1 - factor).add_(factor * unbiased)
         else:
@@ -112,19 +102,19 @@ _FOLDABLE = (nn.BatchNorm1d, BatchNorm1d)  # what fold_batchnorm and fold_networ
 
 
 def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
-    """One `nn.Linear` equal to `bn(linear(x))` with `bn` in eval mode (chapter 4).
+    """One `nn.Linear` equal to `bn(linear(x))` with `bn` in eval mode. Chapter 4.
 
-    In eval mode batch normalization is y = s * z + (beta - s * E[z]) with s = gamma / sqrt(Var[z] + eps),
+    In eval mode batch normalization is y = s * z + (beta - s * E[z]) with
+    s = gamma / sqrt(Var[z] + eps),
     so W' = diag(s) W and b' = s * (b - E[z]) + beta. `bn` is a `torch.nn.BatchNorm1d` or this
     module's `BatchNorm1d`; the inputs are left unchanged.
     """
     if not isinstance(linear, nn.Linear):
-        raise TypeError(
-            f"linear must be a torch.nn.Linear, got {type(linear).__name__}"
-        )
+        raise TypeError(f"linear must be a torch.nn.Linear, got {type(linear).__name__}")
     if not isinstance(bn, _FOLDABLE):
         raise TypeError(
-            f"bn must be a torch.nn.BatchNorm1d or course_lib.layers.BatchNorm1d, got {type(bn).__name__}"
+            "bn must be a torch.nn.BatchNorm1d or course_lib.layers.BatchNorm1d, "
+            f"got {type(bn).__name__}"
         )
     if bn.running_mean is None or bn.running_var is None:
         raise ValueError(
@@ -138,11 +128,7 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
     with torch.no_grad():
         gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_mean)
         beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
-        b = (
-            linear.bias
-            if linear.bias is not None
-            else torch.zeros_like(bn.running_mean)
-        )
+        b = linear.bias if linear.bias is not None else torch.zeros_like(bn.running_mean)
         s = gamma / torch.sqrt(bn.running_var + bn.eps)  # (out,) per-feature scale
         folded = nn.utils.skip_init(  # no random initialization: leaves the global RNG untouched
             nn.Linear,
@@ -151,9 +137,7 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
             device=linear.weight.device,
             dtype=linear.weight.dtype,
         )
-        folded.weight.copy_(
-            s[:, None] * linear.weight
-        )  # diag(s) W: scales row j by s_j
+        folded.weight.copy_(s[:, None] * linear.weight)  # diag(s) W: scales row j by s_j
         folded.bias.copy_(s * (b - bn.running_mean) + beta)
     return folded
 
@@ -184,11 +168,7 @@ def fold_network(model: nn.Sequential) -> nn.Sequential:
     modules, layers, i = list(model), [], 0
     while i < len(modules):
         pair = modules[i : i + 2]
-        if (
-            len(pair) == 2
-            and isinstance(pair[0], nn.Linear)
-            and isinstance(pair[1], _FOLDABLE)
-        ):
+        if len(pair) == 2 and isinstance(pair[0], nn.Linear) and isinstance(pair[1], _FOLDABLE):
             layers.append(fold_batchnorm(*pair))
             i += 2
         else:
@@ -205,11 +185,11 @@ __all__ += ["BatchNorm2d", "GroupNorm", "LayerNorm"]
 
 
 class LayerNorm(nn.Module):
-    """Layer normalization over the last dimension of (..., C) input, like `nn.LayerNorm(C)`. Chapter 4.
+    """Layer normalization over the last dimension of (..., C) input, like `nn.LayerNorm(C)`.
 
     Each example is standardized with its *own* mean and biased variance over its C features, then
     scaled and shifted per feature. No batch statistics: the same in training and eval mode, and a
-    batch of one is fine.
+    batch of one is fine. Chapter 4.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
@@ -220,22 +200,14 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_features))  # beta, per feature
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            not isinstance(x, torch.Tensor)
-            or x.dim() < 1
-            or x.shape[-1] != self.num_features
-        ):
+        if not isinstance(x, torch.Tensor) or x.dim() < 1 or x.shape[-1] != self.num_features:
             raise ValueError(
                 f"expected input of shape (..., {self.num_features}), "
                 f"got {tuple(getattr(x, 'shape', ()))}"
             )
         mu = x.mean(dim=-1, keepdim=True)  # (..., 1) per example
-        var = x.var(
-            dim=-1, keepdim=True, unbiased=False
-        )  # (..., 1) biased, as nn.LayerNorm
-        x_hat = (x - mu) / torch.sqrt(
-            var + self.eps
-        )  # zero mean, unit variance per example
+        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1) biased, as nn.LayerNorm
+        x_hat = (x - mu) / torch.sqrt(var + self.eps)  # zero mean, unit variance per example
         return self.weight * x_hat + self.bias  # gamma * x_hat + beta
 
     def extra_repr(self) -> str:
@@ -265,11 +237,7 @@ class GroupNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_channels))  # beta, per channel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            not isinstance(x, torch.Tensor)
-            or x.dim() < 2
-            or x.shape[1] != self.num_channels
-        ):
+        if not isinstance(x, torch.Tensor) or x.dim() < 2 or x.shape[1] != self.num_channels:
             raise ValueError(
                 f"expected input of shape (N, {self.num_channels}, ...), "
                 f"got {tuple(getattr(x, 'shape', ()))}"
@@ -294,18 +262,12 @@ class BatchNorm2d(BatchNorm1d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            not isinstance(x, torch.Tensor)
-            or x.dim() != 4
-            or x.shape[1] != self.num_features
-        ):
+        if not isinstance(x, torch.Tensor) or x.dim() != 4 or x.shape[1] != self.num_features:
             raise ValueError(
                 f"expected input of shape (N, {self.num_features}, H, W), "
                 f"got {tuple(getattr(x, 'shape', ()))}"
             )
-        return (
-            super().forward(x.flatten(2)).reshape(x.shape)
-        )  # statistics over N and H * W
+        return super().forward(x.flatten(2)).reshape(x.shape)  # statistics over N and H * W
 
 
 # ---- Dropout (chapter 6) -----------------------------------------------------------------------
@@ -332,15 +294,9 @@ class Dropout(nn.Module):
         if not self.training or self.p == 0:
             return x  # test time: the whole network, no scaling (it was done during training)
         if self.p == 1:
-            return x * torch.zeros_like(
-                x
-            )  # every unit dropped; keeps the graph (gradient 0)
-        keep = torch.empty_like(x).bernoulli_(
-            1 - self.p
-        )  # 1 with probability 1 - p, else 0
-        return (
-            x * keep / (1 - self.p)
-        )  # E[keep / (1 - p)] = 1: the expectation is preserved
+            return x * torch.zeros_like(x)  # every unit dropped; keeps the graph (gradient 0)
+        keep = torch.empty_like(x).bernoulli_(1 - self.p)  # 1 with probability 1 - p, else 0
+        return x * keep / (1 - self.p)  # E[keep / (1 - p)] = 1: the expectation is preserved
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -3,6 +3,7 @@
 Introduced in chapter 1 (deep networks); chapter 2 varies its activation, chapter 3 its depth and
 initialization, chapter 4 adds batch normalization. Convolutional models live in `course_lib.cnn`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -21,7 +22,8 @@ def count_parameters(module: nn.Module) -> int:
 
 
 class MLP(nn.Sequential):
-    """Fully connected network: Linear -> [norm] -> activation -> [dropout], repeated; a final Linear.
+    """Fully connected network: Linear -> [norm] -> activation -> [dropout], repeated; then a
+    final Linear. Chapter 1.
 
     `sizes` lists the widths from input to output, e.g. `[40, 256, 256, 10]`. `activation` is a
     module class (or a factory) called once per hidden layer; `nn.Identity` gives a purely linear
@@ -61,7 +63,7 @@ def init_weights(model: nn.Module, scheme: str, gain: float = 1.0) -> nn.Module:
 
     `scheme`: "default" (PyTorch's, U(+-1/sqrt(fan_in)) for the weights), "glorot" (normal,
     Var = 2/(fan_in + fan_out), Glorot & Bengio 2010), "he" (normal, Var = 2/fan_in, He et al.
-    2015) or "normal" (std = gain/sqrt(fan_in)). Returns the model. Used in chapter 3.
+    2015) or "normal" (std = gain/sqrt(fan_in)). Returns the model. Chapter 3.
     """
     checks.module("model", model)
     checks.one_of("scheme", scheme, ("default", "glorot", "he", "normal"))

@@ -20,7 +20,10 @@ __all__ = ["plot_history", "plot_layer_values", "plot_runs", "image_grid", "use_
 
 
 def use_course_style() -> None:
-    """PNG inline figures at a readable size, with a white background that reads in dark mode too."""
+    """PNG inline figures at a readable size, with a white background that reads in dark mode.
+
+    Chapter 1.
+    """
     matplotlib.rcParams.update(
         {
             "figure.figsize": (6.4, 3.6),
@@ -54,7 +57,10 @@ def plot_history(
     title: str | None = None,
     label: str = "",
 ) -> plt.Axes:
-    """Plot per-epoch curves (default: every key containing "loss") against the epoch number."""
+    """Plot per-epoch curves (default: every key containing "loss") against the epoch number.
+
+    Chapter 1.
+    """
     metrics = history.metrics if isinstance(history, History) else dict(history)
     keys = [k for k in metrics if "loss" in k] if keys is None else list(keys)
     missing = [k for k in keys if k not in metrics]
@@ -95,7 +101,7 @@ def plot_runs(
 
     `runs` maps a label to a `Result` or `History`, or to a list of them (one per seed). Runs
     that stopped early (divergence, pruning) are padded with NaN: the mean is over the seeds
-    still running. Accuracies are drawn as percentages. Introduced in chapter 1.
+    still running. Accuracies are drawn as percentages. Chapter 1.
     """
     if not isinstance(runs, Mapping) or not runs:
         raise ValueError("runs must be a non-empty mapping from a label to runs")
@@ -137,7 +143,10 @@ def plot_layer_values(
     title: str | None = None,
     label: str | None = None,
 ) -> plt.Axes:
-    """Bar chart of one number per layer (a gradient norm, a saturation fraction), in order."""
+    """Bar chart of one number per layer (a gradient norm, a saturation fraction), in order.
+
+    Chapter 3.
+    """
     if not values:
         raise ValueError("values is empty: expected a mapping from layer name to a number")
     ax = _axes(ax)
@@ -161,7 +170,10 @@ def image_grid(
     cmap: str = "gray",
     size: float = 1.0,
 ) -> plt.Figure:
-    """Show images (N, H, W), or flattened square images (N, H*W), in a grid; return the figure."""
+    """Show images (N, H, W), or flattened square images (N, H*W), in a grid; return the figure.
+
+    Chapter 9.
+    """
     images = torch.as_tensor(np.asarray(images)).detach().float()
     if images.dim() == 2:
         side = int(round(images.shape[1] ** 0.5))
@@ -169,12 +181,15 @@ def image_grid(
             raise ValueError(f"flattened images must be square, got {images.shape[1]} pixels")
         images = images.reshape(-1, side, side)
     if images.dim() != 3 or len(images) == 0:
-        raise ValueError(f"expected images of shape (N, H, W) or (N, H*W), got {tuple(images.shape)}")
+        raise ValueError(
+            f"expected images of shape (N, H, W) or (N, H*W), got {tuple(images.shape)}"
+        )
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     ncols = max(1, min(ncols, len(images)))
     nrows = -(-len(images) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows * (1.25 if titles else 1)), squeeze=False)
+    figsize = (size * ncols, size * nrows * (1.25 if titles else 1))
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):

@@ -1,7 +1,8 @@
 """Reproducibility: one call that seeds every random number generator the course uses.
 
-Used by every chapter (first code cell) and by the grader.
+Introduced in chapter 1; used by every chapter (first code cell) and by the grader.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,14 +23,16 @@ __all__ = ["PORTABLE_NUMERICS", "seed_everything"]
 PORTABLE_NUMERICS = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "COMPATIBLE"}
 
 
-def seed_everything(seed: int = 0, deterministic: bool = True, threads: int | None = 1) -> torch.Generator:
+def seed_everything(
+    seed: int = 0, deterministic: bool = True, threads: int | None = 1
+) -> torch.Generator:
     """Seed Python, NumPy and torch with `seed`; optionally turn on deterministic algorithms.
 
     `threads` sets torch's CPU thread count (None leaves it as it is). One thread is the default:
     the course's models are so small that more threads mostly add synchronisation (on a busy
     2-core machine, 2 threads made them 50-100 times slower), and a fixed count keeps
     floating-point reductions, hence printed numbers, the same on every machine.
-    Returns a `torch.Generator` seeded with `seed`, for code that wants its own stream.
+    Returns a `torch.Generator` seeded with `seed`, for code that wants its own stream. Chapter 1.
     """
     seed = checks.non_negative_int("seed", seed)
     if threads is not None:

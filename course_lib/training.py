@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import checks
 from course_lib.reproducibility import seed_everything
 
 __all__ = [
@@ -38,7 +39,7 @@ Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of rows of logits `y_hat` (N, C) whose arg-max equals the label in `y` (N,).
 
-    Introduced in chapter 1.
+    Chapter 1.
     """
     return (y_hat.argmax(dim=1) == y).float().mean().item()
 
@@ -46,7 +47,7 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
 class Callback:
     """Hooks into `fit`. Override the methods you need; each default does nothing.
 
-    Introduced in chapter 3 (gradient recording, clipping); chapter 7 prunes trials with one.
+    Recording and clipping gradients use one; chapter 7 prunes trials with one. Chapter 3.
     """
 
     def after_backward(self, model: nn.Module, step: int) -> None:
@@ -63,7 +64,7 @@ class History:
     Every list has one entry per epoch trained. `diverged` is True when training stopped because
     the loss became NaN or infinite: that epoch logs every key as NaN, so `last(key)` is NaN
     rather than an earlier, healthy-looking value. `stopped` is True when a callback stopped
-    training. Introduced in chapter 1.
+    training. Chapter 1.
     """
 
     metrics: dict[str, list[float]] = field(default_factory=dict)
@@ -112,7 +113,7 @@ def _check_data(X: object, y: object, name: str) -> None:
 
 
 def _validation_pair(validation: object) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """`validation` as (X_val, y_val); a lone tensor or (X_val, None) means the input is the target."""
+    """`validation` as (X_val, y_val); a lone tensor or (X_val, None): the input is the target."""
     if isinstance(validation, torch.Tensor):
         return validation, None
     if not (isinstance(validation, (tuple, list)) and len(validation) == 2):
@@ -179,7 +180,7 @@ def evaluate(
     """Loss terms and metrics of `model` on (X, y) in eval mode; the model's mode is restored.
 
     `y=None` makes the input the target (autoencoders). With the defaults, returns
-    `{"accuracy": ...}` for classification logits. Introduced in chapter 1.
+    `{"accuracy": ...}` for classification logits. Chapter 1.
     """
     _check_data(X, y, "evaluate")
     metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
@@ -245,16 +246,14 @@ def fit(
       logs NaN for every key. A callback's `on_epoch_end` returning True stops training.
     - `scheduler.step()` is called once per epoch. Shuffling uses torch's global generator, so
       `seed_everything` makes a run reproducible. `progress=True` shows a tqdm bar on stderr.
-    Introduced in chapter 1.
+    Chapter 1.
     """
     _check_data(X, y, "fit")
     if validation is not None:
         validation = _validation_pair(validation)
         _check_data(*validation, "fit(validation=...)")
-    if isinstance(num_epochs, bool) or not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive integer, got {num_epochs!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    checks.positive_int("num_epochs", num_epochs)
+    checks.positive_int("batch_size", batch_size)
     metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
     penalties = dict(penalties or {})
 
@@ -323,7 +322,7 @@ def fit(
 class Run:
     """One training configuration: what `train` needs to build, optimise and fit a model.
 
-    Introduced in chapter 1; every chapter that trains a model describes it with one.
+    Every chapter that trains a model describes it with one. Chapter 1.
     """
 
     make_model: Callable[[], nn.Module]  # called after seeding: same weights for the same seed
@@ -341,10 +340,13 @@ class Run:
     def __post_init__(self) -> None:
         if not callable(self.make_model):
             raise TypeError(f"make_model must be callable, got {type(self.make_model).__name__}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or self.lr < 0:
-            raise ValueError(f"lr must be a non-negative number, got {self.lr!r}")
-        if self.target not in ("label", "input"):
-            raise ValueError(f"target must be 'label' or 'input', got {self.target!r}")
+        checks.non_negative_float("lr", self.lr)
+        checks.positive_int("num_epochs", self.num_epochs)
+        checks.positive_int("batch_size", self.batch_size)
+        checks.non_negative_float("momentum", self.momentum)
+        checks.non_negative_float("weight_decay", self.weight_decay)
+        checks.non_negative_int("seed", self.seed)
+        checks.one_of("target", self.target, ("label", "input"))
         if not callable(self.optimizer) and self.optimizer not in _OPTIMIZERS:
             raise ValueError(
                 f"optimizer must be one of {sorted(_OPTIMIZERS)} or a callable, got "
@@ -361,19 +363,24 @@ _OPTIMIZERS = {
         params, lr=run.lr, momentum=run.momentum, weight_decay=run.weight_decay
     ),
     "adam": lambda params, run: torch.optim.Adam(params, lr=run.lr, weight_decay=run.weight_decay),
-    "adamw": lambda params, run: torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay),
+    "adamw": lambda params, run: torch.optim.AdamW(
+        params, lr=run.lr, weight_decay=run.weight_decay
+    ),
 }
 
 
 def make_optimizer(run: Run, model: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer `run` names, over `model`'s parameters. Introduced in chapter 1."""
+    """The optimizer `run` names, over `model`'s parameters. Chapter 1."""
     if callable(run.optimizer):
         return run.optimizer(model.parameters(), run.lr)
     return _OPTIMIZERS[run.optimizer](model.parameters(), run)
 
 
 class Result(NamedTuple):
-    """What `train` returns: the trained model, its history, and the run (with its seed)."""
+    """What `train` returns: the trained model, its history, and the run (with its seed).
+
+    Chapter 1.
+    """
 
     model: nn.Module
     history: History
@@ -385,7 +392,7 @@ def train(run: Run, data: Any, *, seed: int | None = None, **fit_kwargs: Any) ->
 
     `data` is a `Split`; validation uses `(data.X_val, data.y_val)` when it has rows. `seed`
     overrides `run.seed`. Other keyword arguments go to `fit` (callbacks, transform, penalties,
-    metrics, ...). Introduced in chapter 1.
+    metrics, ...). Chapter 1.
     """
     if not isinstance(run, Run):
         raise TypeError(f"run must be a Run, got {type(run).__name__}")
@@ -411,17 +418,19 @@ def train(run: Run, data: Any, *, seed: int | None = None, **fit_kwargs: Any) ->
 def train_seeds(run: Run, data: Any, seeds: Sequence[int], **fit_kwargs: Any) -> list[Result]:
     """`train` once per seed (the model's weights and the batch order change with it).
 
-    Introduced in chapter 1.
+    Chapter 1.
     """
     if isinstance(seeds, int) or len(seeds) == 0:
         raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
+    for seed in seeds:
+        checks.non_negative_int("each seed", seed)
     return [train(run, data, seed=seed, **fit_kwargs) for seed in seeds]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for one value); NaN if any value is NaN.
 
-    Introduced in chapter 1.
+    Chapter 1.
     """
     values = np.asarray(values, dtype=float)
     if values.size == 0:
@@ -431,14 +440,14 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 
 def format_score(x: float, digits: int = 1) -> str:
-    """A fraction as a percentage ("45.7%"), or "diverged" for NaN. Introduced in chapter 1."""
+    """A fraction as a percentage ("45.7%"), or "diverged" for NaN. Chapter 1."""
     return "diverged" if math.isnan(x) else f"{100 * x:.{digits}f}%"
 
 
 def format_mean_std(values: Sequence[float], digits: int = 1) -> str:
     """Fractions over seeds as "45.7 ± 0.9%" (mean ± sample std), naming diverged seeds.
 
-    Introduced in chapter 1.
+    Chapter 1.
     """
     values = np.asarray(values, dtype=float)
     diverged = int(np.isnan(values).sum())

@@ -1,10 +1,10 @@
 """Helpers of the grader's tests: notebooks written as plain JSON, and one grading run."""
+
 from __future__ import annotations
 
 import csv
 import inspect
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,18 +17,36 @@ ROOT = Path(__file__).resolve().parent.parent
 def solved_source(chapter: str) -> str:
     """Source defining every reference of a chapter, as a learner who solved everything would."""
     module = sys.modules[exercises_of(chapter)[0].reference.__module__]
-    imports = [line for line in inspect.getsource(module).splitlines()
-               if line.startswith(("import ", "from ")) and "course_lib" not in line and "__future__" not in line]
-    return "\n".join(imports) + "\n\n" + "\n\n".join(inspect.getsource(e.reference) for e in exercises_of(chapter))
+    imports = [
+        line
+        for line in inspect.getsource(module).splitlines()
+        if line.startswith(("import ", "from "))
+        and "course_lib" not in line
+        and "__future__" not in line
+    ]
+    return (
+        "\n".join(imports)
+        + "\n\n"
+        + "\n\n".join(inspect.getsource(e.reference) for e in exercises_of(chapter))
+    )
 
 
 def notebook(path: Path, *cells: str, chapter: str | None = "activations", **extra) -> Path:
     """Write a notebook of code cells (nbformat 4 JSON) at `path`; `extra` overrides top-level keys."""
     nb = {
-        "nbformat": 4, "nbformat_minor": 5,
+        "nbformat": 4,
+        "nbformat_minor": 5,
         "metadata": {"course_lib": {"chapter": chapter}} if chapter else {},
-        "cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": c}
-                  for c in cells],
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": c,
+            }
+            for c in cells
+        ],
     }
     nb.update(extra)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -38,8 +56,14 @@ def notebook(path: Path, *cells: str, chapter: str | None = "activations", **ext
 
 def run_grader(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900):
     """Run `python -m course_lib.grade ARGS`; return the completed process."""
-    return subprocess.run([sys.executable, "-m", "course_lib.grade", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "course_lib.grade", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=env,
+    )
 
 
 def read_gradebooks(csv_path: Path, json_path: Path) -> tuple[list[dict], list[dict]]:

@@ -122,3 +122,17 @@ def test_the_bug_of_issue_9_an_mlp_with_a_bool_width_is_refused_before_torch_see
         cl.MLP([4, True, 2])
     model = cl.MLP([4, 3, 2])
     assert isinstance(model, nn.Module)
+
+
+def test_the_bug_of_issue_9_fit_refuses_a_bool_epoch_count():
+    X, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for bad in (True, 2.0, 0):
+        with pytest.raises(ValueError, match="num_epochs must be a positive integer"):
+            cl.fit(model, X, y, loss_fn=torch.nn.functional.cross_entropy,
+                   optimizer=optimizer, num_epochs=bad)
+    for field, bad in [("num_epochs", True), ("batch_size", 0), ("lr", -1.0), ("seed", 1.5),
+                       ("momentum", True), ("target", "labels")]:
+        with pytest.raises(ValueError, match=field):
+            cl.Run(lambda: nn.Linear(3, 2), **{field: bad})

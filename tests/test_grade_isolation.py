@@ -6,11 +6,11 @@ grader survives, no process of a submission outlives grading, nothing is written
 sandbox, no network, no instructor variable, limits hold, malformed notebooks get a row each, and
 what `cl.check` passes the grader passes.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import socket
 import threading
 import time
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grade import Submission, write_gradebooks
+from course_lib.grade import Submission, choose_isolation, write_gradebooks
 from course_lib.grading import exercises_of, grade_solution
 from grade_helpers import notebook, processes_with, read_gradebooks, run_grader, solved_source
 
@@ -27,108 +27,171 @@ MARK = f"gt{uuid.uuid4().hex[:10]}"  # a process name (15 characters at most) an
 CANARY = f"canary-{uuid.uuid4().hex}"
 SOLVED = solved_source("activations")
 STEPS = len(exercises_of("activations"))
-HAS_BWRAP = shutil.which("bwrap") is not None and os.uname().sysname == "Linux"
+HAS_BWRAP = choose_isolation("auto")[0] == "bubblewrap"  # installed, and able to run here
 NAME = "import ctypes\nctypes.CDLL(None).prctl(15, b'{mark}', 0, 0, 0)\n"  # PR_SET_NAME
 
 
 def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
     name = NAME.format(mark=MARK)
-    notebook(folder / "a_planter.ipynb",
-             f"import os\nCLASS = {str(folder)!r}\n"
-             "for where in (CLASS, os.path.dirname(CLASS), os.getcwd(), '/tmp'):\n"
-             "    for module in ('nbformat', 'random', 'torch', 'json', 'IPython', 'course_lib'):\n"
-             "        try:\n"
-             "            with open(os.path.join(where, module + '.py'), 'w') as f:\n"
-             "                f.write('raise SystemExit(\"planted\")')\n"
-             "        except OSError:\n"
-             "            pass\n")
-    notebook(folder / "b_tamperer.ipynb",
-             f"import glob, os\nCLASS = {str(folder)!r}\nhits = []\n"
-             "for root in (CLASS, os.path.dirname(CLASS), os.getcwd(), '..', '/tmp'):\n"
-             "    for path in glob.glob(os.path.join(root, '**', '*.ipynb'), recursive=True):\n"
-             "        if not path.endswith('b_tamperer.ipynb'):\n"
-             "            try:\n"
-             "                open(path, 'w').close()\n"
-             "                hits.append(path)\n"
-             "            except OSError:\n"
-             "                pass\n")
-    notebook(folder / "c_forger.ipynb",
-             f"import os, time\nCSV = {str(csv_path)!r}\n"
-             "if os.fork() == 0:\n"
-             "    os.setsid()\n"
-             "    if os.fork() == 0:\n"
-             + "".join("        " + line + "\n" for line in name.splitlines()) +
-             "        for _ in range(120):\n"
-             "            time.sleep(0.25)\n"
-             "            for target in (CSV, CSV[:-4] + '.json'):\n"
-             "                try:\n"
-             "                    with open(target, 'a') as f:\n"
-             "                        f.write('forged,activations,,5,5,1,1,1,1,1,,\\n')\n"
-             "                except OSError:\n"
-             "                    pass\n"
-             "    os._exit(0)\n",
-             "def step(x):\n    return x\n")
-    notebook(folder / "d_pipe_holder.ipynb",
-             "import os, subprocess, sys, time\n"
-             f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', '{MARK}'])\n"
-             "if os.fork() == 0:\n" + "".join("    " + line + "\n" for line in name.splitlines()) +
-             "    time.sleep(600)\n    os._exit(0)\n",
-             SOLVED)
-    notebook(folder / "e_killer.ipynb",
-             "import os, signal\n"
-             "for pid in (os.getppid(), 1, -1):\n"
-             "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
-             "for entry in os.listdir('/proc'):\n"
-             "    if entry.isdigit() and int(entry) != os.getpid():\n"
-             "        try:\n            os.kill(int(entry), signal.SIGKILL)\n        except OSError:\n            pass\n")
-    targets = [str(cwd / "escaped.txt"), str(folder / "escaped.txt"), f"/tmp/escaped-{MARK}",
-               f"/root/escaped-{MARK}", str(Path.home() / f"escaped-{MARK}"), str(Path(__file__).parent / MARK)]
-    notebook(folder / "f_escapee.ipynb",
-             f"import os\nwrote = []\nfor target in {targets!r}:\n"
-             "    try:\n        open(target, 'w').write('x')\n        wrote.append(target)\n"
-             "    except OSError:\n        pass\n")
-    notebook(folder / "g_network.ipynb",
-             "import socket\nresults = []\n"
-             f"for address in (('127.0.0.1', {port}), ('localhost', {port})):\n"
-             "    s = socket.socket()\n    s.settimeout(3)\n"
-             "    try:\n        s.connect(address)\n        s.sendall(b'leak')\n        results.append('connected')\n"
-             "    except OSError as exc:\n        results.append(type(exc).__name__)\n"
-             "def step(x):\n    raise ValueError(repr(results))\n")
-    notebook(folder / "h_environment.ipynb",
-             "import json, os\ndef step(x):\n    raise ValueError(json.dumps(dict(os.environ)))\n")
-    notebook(folder / "i_memory_hog_processes.ipynb",
-             "import os, time\n"
-             "for _ in range(4):\n"
-             "    if os.fork() == 0:\n"
-             "        try:\n            block = bytearray(600 * 2**20)\n            time.sleep(30)\n"
-             "        finally:\n            os._exit(0)\n"
-             "time.sleep(6)\n", SOLVED)
-    notebook(folder / "j_disk_filler.ipynb",
-             "problems = []\nfor target in ('big.bin', '/tmp/big2.bin'):\n"
-             "    try:\n        with open(target, 'wb') as f:\n"
-             "            for _ in range(100):\n                f.write(bytes(2**20))\n"
-             "    except OSError as exc:\n        problems.append(exc.strerror)\n"
-             "def step(x):\n    raise ValueError(repr(problems))\n")
-    notebook(folder / "k_big_output.ipynb", "print('x' * 2**29)\nimport os\nos.write(1, bytes(2**28))\n", SOLVED)
-    notebook(folder / "l_huge_tensor.ipynb", "import torch\ndef step(x):\n    return torch.zeros(2**24)\n")
-    notebook(folder / "m_raw_writer.ipynb",
-             "import os\nfor fd in range(3, 64):\n"
-             "    try:\n        for _ in range(64):\n            os.write(fd, bytes(2**20))\n"
-             "    except OSError:\n        pass\n")
-    notebook(folder / "n_recursion.ipynb", "import sys\nsys.setrecursionlimit(10**7)\n"
-             "def f(n):\n    return f(n + 1) + 1\nf(0)\n", SOLVED)
-    notebook(folder / "o_patches_checker.ipynb",
-             "import course_lib as cl, importlib\nc = importlib.import_module('course_lib.grading.check')\n"
-             "c.judge = lambda *a, **k: c.Result('x', True, 1, 0, 'pass')\ncl.check = lambda *a: print('passed')\n"
-             "cmp = importlib.import_module('course_lib.grading.compare')\ncmp.difference = lambda *a, **k: None\n"
-             "def step(x):\n    return x\n")
+    notebook(
+        folder / "a_planter.ipynb",
+        f"import os\nCLASS = {str(folder)!r}\n"
+        "for where in (CLASS, os.path.dirname(CLASS), os.getcwd(), '/tmp'):\n"
+        "    for module in ('nbformat', 'random', 'torch', 'json', 'IPython', 'course_lib'):\n"
+        "        try:\n"
+        "            with open(os.path.join(where, module + '.py'), 'w') as f:\n"
+        "                f.write('raise SystemExit(\"planted\")')\n"
+        "        except OSError:\n"
+        "            pass\n",
+    )
+    notebook(
+        folder / "b_tamperer.ipynb",
+        f"import glob, os\nCLASS = {str(folder)!r}\nhits = []\n"
+        "for root in (CLASS, os.path.dirname(CLASS), os.getcwd(), '..', '/tmp'):\n"
+        "    for path in glob.glob(os.path.join(root, '**', '*.ipynb'), recursive=True):\n"
+        "        if not path.endswith('b_tamperer.ipynb'):\n"
+        "            try:\n"
+        "                open(path, 'w').close()\n"
+        "                hits.append(path)\n"
+        "            except OSError:\n"
+        "                pass\n",
+    )
+    notebook(
+        folder / "c_forger.ipynb",
+        f"import os, time\nCSV = {str(csv_path)!r}\n"
+        "if os.fork() == 0:\n"
+        "    os.setsid()\n"
+        "    if os.fork() == 0:\n"
+        + "".join("        " + line + "\n" for line in name.splitlines())
+        + "        for _ in range(120):\n"
+        "            time.sleep(0.25)\n"
+        "            for target in (CSV, CSV[:-4] + '.json'):\n"
+        "                try:\n"
+        "                    with open(target, 'a') as f:\n"
+        "                        f.write('forged,activations,,5,5,1,1,1,1,1,,\\n')\n"
+        "                except OSError:\n"
+        "                    pass\n"
+        "    os._exit(0)\n",
+        "def step(x):\n    return x\n",
+    )
+    notebook(
+        folder / "d_pipe_holder.ipynb",
+        "import os, subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)', '{MARK}'])\n"
+        "if os.fork() == 0:\n"
+        + "".join("    " + line + "\n" for line in name.splitlines())
+        + "    time.sleep(600)\n    os._exit(0)\n",
+        SOLVED,
+    )
+    notebook(
+        folder / "e_killer.ipynb",
+        "import os, signal\n"
+        "for pid in (os.getppid(), 1, -1):\n"
+        "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
+        "for entry in os.listdir('/proc'):\n"
+        "    if entry.isdigit() and int(entry) != os.getpid():\n"
+        "        try:\n            os.kill(int(entry), signal.SIGKILL)\n        except OSError:\n            pass\n",
+    )
+    targets = [
+        str(cwd / "escaped.txt"),
+        str(folder / "escaped.txt"),
+        f"/tmp/escaped-{MARK}",
+        f"/root/escaped-{MARK}",
+        str(Path.home() / f"escaped-{MARK}"),
+        str(Path(__file__).parent / MARK),
+    ]
+    notebook(
+        folder / "f_escapee.ipynb",
+        f"import os\nwrote = []\nfor target in {targets!r}:\n"
+        "    try:\n        open(target, 'w').write('x')\n        wrote.append(target)\n"
+        "    except OSError:\n        pass\n",
+    )
+    notebook(
+        folder / "g_network.ipynb",
+        "import socket\nresults = []\n"
+        f"for address in (('127.0.0.1', {port}), ('localhost', {port})):\n"
+        "    s = socket.socket()\n    s.settimeout(3)\n"
+        "    try:\n        s.connect(address)\n        s.sendall(b'leak')\n        results.append('connected')\n"
+        "    except OSError as exc:\n        results.append(type(exc).__name__)\n"
+        "def step(x):\n    raise ValueError(repr(results))\n",
+    )
+    notebook(
+        folder / "h_environment.ipynb",
+        "import json, os\ndef step(x):\n    raise ValueError(json.dumps(dict(os.environ)))\n",
+    )
+    notebook(
+        folder / "i_memory_hog_processes.ipynb",
+        "import os, time\n"
+        "for _ in range(4):\n"
+        "    if os.fork() == 0:\n"
+        "        try:\n            block = bytearray(600 * 2**20)\n            time.sleep(30)\n"
+        "        finally:\n            os._exit(0)\n"
+        "time.sleep(6)\n",
+        SOLVED,
+    )
+    notebook(
+        folder / "j_disk_filler.ipynb",
+        "problems = []\nfor target in ('big.bin', '/tmp/big2.bin'):\n"
+        "    try:\n        with open(target, 'wb') as f:\n"
+        "            for _ in range(100):\n                f.write(bytes(2**20))\n"
+        "    except OSError as exc:\n        problems.append(exc.strerror)\n"
+        "def step(x):\n    raise ValueError(repr(problems))\n",
+    )
+    notebook(
+        folder / "k_big_output.ipynb",
+        "print('x' * 2**29)\nimport os\nos.write(1, bytes(2**28))\n",
+        SOLVED,
+    )
+    notebook(
+        folder / "l_huge_tensor.ipynb",
+        "import torch\ndef step(x):\n    return torch.zeros(2**24)\n",
+    )
+    notebook(
+        folder / "m_raw_writer.ipynb",
+        "import os\nfor fd in range(3, 64):\n"
+        "    try:\n        for _ in range(64):\n            os.write(fd, bytes(2**20))\n"
+        "    except OSError:\n        pass\n",
+    )
+    notebook(
+        folder / "n_recursion.ipynb",
+        "import sys\nsys.setrecursionlimit(10**7)\ndef f(n):\n    return f(n + 1) + 1\nf(0)\n",
+        SOLVED,
+    )
+    notebook(
+        folder / "o_patches_checker.ipynb",
+        "import course_lib as cl, importlib\nc = importlib.import_module('course_lib.grading.check')\n"
+        "c.judge = lambda *a, **k: c.Result('x', True, 1, 0, 'pass')\ncl.check = lambda *a: print('passed')\n"
+        "cmp = importlib.import_module('course_lib.grading.compare')\ncmp.difference = lambda *a, **k: None\n"
+        "def step(x):\n    return x\n",
+    )
+    notebook(
+        folder / "l_fork_bomb.ipynb",
+        "import os, time\nchildren, error = 0, 'none'\n"
+        "try:\n"
+        "    for _ in range(2000):\n"
+        "        if os.fork() == 0:\n"
+        "            time.sleep(60)\n"
+        "            os._exit(0)\n"
+        "        children += 1\n"
+        "except OSError as exc:\n"
+        "    error = type(exc).__name__\n"
+        "def step(x):\n"
+        "    raise ValueError(f'{children} children, then {error}')\n",
+    )
     # the broken submissions of any class
     stub = "def step(x):\n    raise NotImplementedError\n"
-    notebook(folder / "p_untouched.ipynb", "import course_lib as cl", stub, 'cl.check("activations.step", step)')
+    notebook(
+        folder / "p_untouched.ipynb",
+        "import course_lib as cl",
+        stub,
+        'cl.check("activations.step", step)',
+    )
     notebook(folder / "p_syntax_error.ipynb", "def step(x) return x")
     notebook(folder / "p_exits.ipynb", stub, "import sys\nsys.exit(0)")
     notebook(folder / "p_endless.ipynb", "while True:\n    pass")
-    notebook(folder / "p_kills_itself.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")
+    notebook(
+        folder / "p_kills_itself.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"
+    )
     notebook(folder / "p_hogs_memory.ipynb", stub, "hog = bytearray(10**13)")
     (folder / "notes.txt").write_text("not a notebook")
 
@@ -136,39 +199,68 @@ def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
 def _awkward(folder: Path) -> None:
     """Honest submissions that used to break grading (items 6-8 of the issue)."""
     (folder / "random.py").write_text("# a learner's stray helper\nRandom = None\n")
-    notebook(folder / "q_magics.ipynb", "%matplotlib inline\n!ls\nfiles = !ls\n%load_ext autoreload",
-             "%%time\n" + SOLVED, "%%capture captured\nprint('hidden')", "display(step)\nx = %time 1 + 1\n",
-             "%%bash\nrm -rf /\n")
-    notebook(folder / "q_float64.ipynb", "import torch\ntorch.set_default_dtype(torch.float64)", SOLVED)
-    notebook(folder / "q_thread.ipynb", "import threading, time\n"
-             "threading.Thread(target=time.sleep, args=(600,)).start()", SOLVED)
-    gradients = solved_source("gradients").replace("return math.sqrt(", "return numpy.float64(math.sqrt(")
-    gradients = gradients.replace("# Var = 2 / (fan_in + fan_out)", ")").replace("# Var = 2 / fan_in", ")")
+    notebook(
+        folder / "q_magics.ipynb",
+        "%matplotlib inline\n!ls\nfiles = !ls\n%load_ext autoreload",
+        "%%time\n" + SOLVED,
+        "%%capture captured\nprint('hidden')",
+        "display(step)\nx = %time 1 + 1\n",
+        "%%bash\nrm -rf /\n",
+    )
+    notebook(
+        folder / "q_float64.ipynb", "import torch\ntorch.set_default_dtype(torch.float64)", SOLVED
+    )
+    notebook(
+        folder / "q_thread.ipynb",
+        "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()",
+        SOLVED,
+    )
+    gradients = solved_source("gradients").replace(
+        "return math.sqrt(", "return numpy.float64(math.sqrt("
+    )
+    gradients = gradients.replace("# Var = 2 / (fan_in + fan_out)", ")").replace(
+        "# Var = 2 / fan_in", ")"
+    )
     gradients = gradients.replace("# U(-b, b), b = 1/sqrt(fan_in): Var = b^2 / 3", ")")
     notebook(folder / "q_numpy_scalar.ipynb", "import numpy", gradients, chapter="gradients")
-    notebook(folder / "q_batchnorm_last_week.ipynb", solved_source("batchnorm"), chapter="batchnorm")
+    notebook(
+        folder / "q_batchnorm_last_week.ipynb", solved_source("batchnorm"), chapter="batchnorm"
+    )
     # malformed notebooks: a row each, never a crash
     notebook(folder / "r_metadata_list.ipynb", SOLVED, metadata=[])
     notebook(folder / "r_source_not_text.ipynb", SOLVED)
     path = folder / "r_source_not_text.ipynb"
-    path.write_text(path.read_text().replace('"cells": [', '"cells": [{"cell_type": "code", "source": 42}, '))
+    path.write_text(
+        path.read_text().replace('"cells": [', '"cells": [{"cell_type": "code", "source": 42}, ')
+    )
     notebook(folder / "r_cells_not_list.ipynb", SOLVED, cells={"a": 1})
     (folder / "r_empty.ipynb").write_bytes(b"")
     (folder / "r_binary.ipynb").write_bytes(bytes(range(256)) * 4)
     (folder / "r_deep.ipynb").write_text("[" * 100_000 + "]" * 100_000)
     notebook(Path(os.fsdecode(os.fsencode(str(folder)) + b"/s_caf\xe9.ipynb")), SOLVED)
-    notebook(folder / "z_classmate.ipynb", "import course_lib as cl", SOLVED, 'cl.check("activations.step", step)')
+    notebook(
+        folder / "z_classmate.ipynb",
+        "import course_lib as cl",
+        SOLVED,
+        'cl.check("activations.step", step)',
+        'cl.solution("activations.step")',
+        'cl.solution("activations.step", reveal=True)',
+    )
     notebook(folder / "z_classmate_too.ipynb", SOLVED)
 
 
 def _snapshot(folder: Path) -> dict[bytes, str]:
-    return {os.fsencode(str(p)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")}
+    return {
+        os.fsencode(str(p)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+    }
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     if not HAS_BWRAP:  # several of these notebooks would harm an unisolated machine
-        pytest.skip("bubblewrap is not installed (.ci/run installs it): the hostile class is not run")
+        pytest.skip(
+            "bubblewrap is not installed (.ci/run installs it): the hostile class is not run"
+        )
     base = tmp_path_factory.mktemp("isolation")
     folder, cwd = base / "class", base / "cwd"
     cwd.mkdir()
@@ -193,18 +285,48 @@ def graded(tmp_path_factory):
     before = _snapshot(folder)
     env = {**os.environ, "COURSE_CANARY": CANARY}
     started = time.monotonic()
-    result = run_grader(str(folder), "--csv", str(csv_path), "--json", str(json_path), "--jobs", "2",
-                        "--isolation", "bubblewrap", "--timeout", "20", "--memory-mb", "1536", "--file-mb", "64", "--output-mb", "32",
-                        cwd=cwd, env=env)
+    result = run_grader(
+        str(folder),
+        "--csv",
+        str(csv_path),
+        "--json",
+        str(json_path),
+        "--jobs",
+        "2",
+        "--isolation",
+        "bubblewrap",
+        "--timeout",
+        "20",
+        "--memory-mb",
+        "1536",
+        "--file-mb",
+        "64",
+        "--output-mb",
+        "32",
+        "--processes",
+        "48",
+        cwd=cwd,
+        env=env,
+    )
     seconds = time.monotonic() - started
     at_exit = (csv_path.read_bytes(), json_path.read_bytes()) if csv_path.exists() else (b"", b"")
     time.sleep(3)  # what a leftover process would do, it would have done by now
     stop.set()
     rows, records = read_gradebooks(csv_path, json_path)
-    yield {"result": result, "rows": {Path(r["submission"]).name: r for r in rows},
-           "records": {Path(r["submission"]).name: r for r in records}, "folder": folder, "cwd": cwd,
-           "before": before, "at_exit": at_exit, "csv": csv_path, "json": json_path, "seconds": seconds,
-           "connections": connections, "alive": processes_with(MARK)}
+    yield {
+        "result": result,
+        "rows": {Path(r["submission"]).name: r for r in rows},
+        "records": {Path(r["submission"]).name: r for r in records},
+        "folder": folder,
+        "cwd": cwd,
+        "before": before,
+        "at_exit": at_exit,
+        "csv": csv_path,
+        "json": json_path,
+        "seconds": seconds,
+        "connections": connections,
+        "alive": processes_with(MARK),
+    }
     listener.close()
 
 
@@ -212,7 +334,9 @@ def test_grading_completes_with_a_row_for_every_file(graded):
     result = graded["result"]
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     names = set(graded["rows"])
-    expected = {p.name for p in graded["folder"].iterdir()} - {"s_caf\udce9.ipynb"} | {"s_caf\\xe9.ipynb"}
+    expected = {p.name for p in graded["folder"].iterdir()} - {"s_caf\udce9.ipynb"} | {
+        "s_caf\\xe9.ipynb"
+    }
     assert names == expected
     print(f"graded {len(names)} submissions in {graded['seconds']:.0f} s")
 
@@ -255,7 +379,11 @@ def test_killing_its_parent_does_not_kill_the_grader(graded):
 def test_nothing_is_written_outside_the_private_folder(graded):
     assert not (graded["cwd"] / "escaped.txt").exists()
     assert not (graded["folder"] / "escaped.txt").exists()
-    for path in (Path(f"/tmp/escaped-{MARK}"), Path.home() / f"escaped-{MARK}", Path(__file__).parent / MARK):
+    for path in (
+        Path(f"/tmp/escaped-{MARK}"),
+        Path.home() / f"escaped-{MARK}",
+        Path(__file__).parent / MARK,
+    ):
         assert not path.exists(), path
 
 
@@ -281,6 +409,16 @@ def test_memory_is_limited_for_the_whole_sandbox(graded):
     assert record["peak_memory_mb"] is not None and record["peak_memory_mb"] <= 1536 + 1, record
 
 
+@pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap is not installed")
+def test_processes_are_limited_for_the_whole_sandbox(graded):
+    record = graded["records"]["l_fork_bomb.ipynb"]
+    if "cgroup" not in record["isolation"]:
+        pytest.skip("no cgroup could be created here: the number of processes is not limited")
+    message = record["exercises"]["activations.step"]["message"]
+    children = int(message.split("ValueError: ")[1].split()[0])
+    assert children < 48 and "then BlockingIOError" in message, message
+
+
 def test_file_size_is_limited(graded):
     message = graded["records"]["j_disk_filler.ipynb"]["exercises"]["activations.step"]["message"]
     assert "['File too large', 'File too large']" in message, message
@@ -297,16 +435,31 @@ def test_the_graders_memory_stays_small_whatever_the_output(graded):
 
 def test_broken_submissions_score_zero_with_the_reason(graded):
     rows, records = graded["rows"], graded["records"]
-    for name in ("p_untouched.ipynb", "p_syntax_error.ipynb", "p_exits.ipynb", "p_endless.ipynb",
-                 "p_kills_itself.ipynb", "p_hogs_memory.ipynb", "o_patches_checker.ipynb", "notes.txt",
-                 "e_killer.ipynb", "a_planter.ipynb", "b_tamperer.ipynb"):
+    for name in (
+        "p_untouched.ipynb",
+        "p_syntax_error.ipynb",
+        "p_exits.ipynb",
+        "p_endless.ipynb",
+        "p_kills_itself.ipynb",
+        "p_hogs_memory.ipynb",
+        "o_patches_checker.ipynb",
+        "notes.txt",
+        "e_killer.ipynb",
+        "a_planter.ipynb",
+        "b_tamperer.ipynb",
+    ):
         assert rows[name]["score"] == "0" and rows[name]["max_score"] == str(STEPS), rows[name]
     assert "time limit" in rows["p_endless.ipynb"]["error"]
     assert "SIGKILL" in rows["p_kills_itself.ipynb"]["error"]
     assert "not a readable notebook" in rows["notes.txt"]["error"]
     assert "MemoryError" in " ".join(records["p_hogs_memory.ipynb"]["cell_errors"])
-    assert "SyntaxError" in records["p_syntax_error.ipynb"]["exercises"]["activations.step"]["message"]
-    assert "not implemented yet" in records["p_untouched.ipynb"]["exercises"]["activations.step"]["message"]
+    assert (
+        "SyntaxError" in records["p_syntax_error.ipynb"]["exercises"]["activations.step"]["message"]
+    )
+    assert (
+        "not implemented yet"
+        in records["p_untouched.ipynb"]["exercises"]["activations.step"]["message"]
+    )
     assert rows["n_recursion.ipynb"]["error"] or rows["n_recursion.ipynb"]["score"] == str(STEPS)
 
 
@@ -333,7 +486,9 @@ def test_float64_default_passes_cl_check_too():
 
         saved = dict(_reference_cache)
         _reference_cache.clear()
-        assert all(grade_solution(e.id, namespace[e.name]).passed for e in exercises_of("activations"))
+        assert all(
+            grade_solution(e.id, namespace[e.name]).passed for e in exercises_of("activations")
+        )
     finally:
         torch.set_default_dtype(torch.float32)
         _reference_cache.clear()
@@ -343,7 +498,9 @@ def test_float64_default_passes_cl_check_too():
 def test_malformed_notebooks_get_a_row_each(graded):
     rows, records = graded["rows"], graded["records"]
     for name in ("r_cells_not_list.ipynb", "r_empty.ipynb", "r_binary.ipynb", "r_deep.ipynb"):
-        assert rows[name]["score"] == "0" and "not a readable notebook" in rows[name]["error"], rows[name]
+        assert rows[name]["score"] == "0" and "not a readable notebook" in rows[name]["error"], (
+            rows[name]
+        )
     assert rows["r_metadata_list.ipynb"]["score"] == str(STEPS)
     assert rows["r_source_not_text.ipynb"]["score"] == str(STEPS)
     assert any("not text" in e for e in records["r_source_not_text.ipynb"]["cell_errors"])
@@ -361,7 +518,9 @@ def test_the_notebooks_own_solution_cells_are_not_errors(graded):
 
 
 def test_cells_a_spreadsheet_would_run_are_neutralised(tmp_path):
-    row = Submission("=HYPERLINK(\"http://x\")", error="+1", flag="@SUM(A1)", scores={"activations.step": 1})
+    row = Submission(
+        '=HYPERLINK("http://x")', error="+1", flag="@SUM(A1)", scores={"activations.step": 1}
+    )
     write_gradebooks([row], tmp_path / "g.csv", tmp_path / "g.json")
     text = (tmp_path / "g.csv").read_text()
     assert "'=HYPERLINK" in text and "'+1" in text and "'@SUM" in text

@@ -5,6 +5,7 @@ and an alternative correct answer from `tests/alternatives/<slug>.py` are put in
 per chapter and variant, all graded in one run; each verdict is compared with `cl.check`'s. The
 shipped exercise notebooks are graded in the same run: untouched they score 0, solved full marks.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,16 +37,22 @@ def test_every_exercise_has_an_alternative_correct_answer():
         names = [e.name for e in exercises_of(chapter)]
         module = _alternatives(chapter)
         if module is None:
-            problems.append(f"add tests/alternatives/{chapter}.py: an alternative correct answer to each exercise "
-                            f"of chapter {chapter!r} (define {', '.join(names)}; import only torch, numpy, math)")
+            problems.append(
+                f"add tests/alternatives/{chapter}.py: an alternative correct answer to each exercise "
+                f"of chapter {chapter!r} (define {', '.join(names)}; import only torch, numpy, math)"
+            )
             continue
         for exercise in exercises_of(chapter):
             answer = getattr(module, exercise.name, None)
             if answer is None:
-                problems.append(f"tests/alternatives/{chapter}.py: define {exercise.name} ({exercise.id})")
+                problems.append(
+                    f"tests/alternatives/{chapter}.py: define {exercise.name} ({exercise.id})"
+                )
             elif not grade_solution(exercise.id, answer).passed:
-                problems.append(f"tests/alternatives/{chapter}.py: {exercise.name} fails cl.check: "
-                                f"{grade_solution(exercise.id, answer).message}")
+                problems.append(
+                    f"tests/alternatives/{chapter}.py: {exercise.name} fails cl.check: "
+                    f"{grade_solution(exercise.id, answer).message}"
+                )
     assert not problems, "\n".join(problems)
 
 
@@ -73,28 +80,51 @@ def graded(tmp_path_factory):
             for exercise_id, source in sources.items():
                 namespace: dict = {}
                 exec(source, namespace)
-                verdicts[exercise_id] = grade_solution(exercise_id, namespace[exercise_id.split(".")[1]]).passed
+                verdicts[exercise_id] = grade_solution(
+                    exercise_id, namespace[exercise_id.split(".")[1]]
+                ).passed
             expected[name] = verdicts
         if (ALTERNATIVES / f"{chapter}.py").exists():
             name = f"{chapter}-alternative.ipynb"
             notebook(folder / name, (ALTERNATIVES / f"{chapter}.py").read_text(), chapter=chapter)
             module = _alternatives(chapter)
-            expected[name] = {e.id: grade_solution(e.id, getattr(module, e.name, None)).passed
-                              for e in exercises_of(chapter)}
+            expected[name] = {
+                e.id: grade_solution(e.id, getattr(module, e.name, None)).passed
+                for e in exercises_of(chapter)
+            }
     for path in EXERCISE_NOTEBOOKS:  # the shipped notebooks, untouched and solved
         nb = json.loads(path.read_text())
         chapter = nb["metadata"]["course_lib"]["chapter"]
         (folder / f"shipped-{path.name}").write_text(json.dumps(nb))
-        nb["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                            "source": solved_source(chapter)})
+        nb["cells"].append(
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": solved_source(chapter),
+            }
+        )
         (folder / f"solved-{path.name}").write_text(json.dumps(nb))
     csv_path, json_path = base / "gradebook.csv", base / "gradebook.json"
-    result = run_grader(str(folder), "--csv", str(csv_path), "--json", str(json_path), "--jobs", "2",
-                        "--timeout", "120")
+    result = run_grader(
+        str(folder),
+        "--csv",
+        str(csv_path),
+        "--json",
+        str(json_path),
+        "--jobs",
+        "2",
+        "--timeout",
+        "120",
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows, records = read_gradebooks(csv_path, json_path)
-    return {"expected": expected, "records": {Path(r["submission"]).name: r for r in records},
-            "rows": {Path(r["submission"]).name: r for r in rows}}
+    return {
+        "expected": expected,
+        "records": {Path(r["submission"]).name: r for r in records},
+        "rows": {Path(r["submission"]).name: r for r in rows},
+    }
 
 
 def test_the_grader_and_cl_check_agree_on_every_variant(graded):
@@ -105,8 +135,10 @@ def test_the_grader_and_cl_check_agree_on_every_variant(graded):
         for exercise_id, passed in verdicts.items():
             score = record["exercises"][exercise_id]["score"]
             if score != int(passed):
-                disagreements.append(f"{name} {exercise_id}: cl.check {'passes' if passed else 'fails'} it, "
-                                     f"the grader gives {score}: {record['exercises'][exercise_id]['message']}")
+                disagreements.append(
+                    f"{name} {exercise_id}: cl.check {'passes' if passed else 'fails'} it, "
+                    f"the grader gives {score}: {record['exercises'][exercise_id]['message']}"
+                )
     assert not disagreements, "\n".join(disagreements)
 
 
@@ -119,7 +151,10 @@ def test_references_and_alternatives_pass_and_mutants_fail(graded):
 @pytest.mark.skipif(not EXERCISE_NOTEBOOKS, reason="no exercise notebooks yet")
 def test_shipped_notebooks_score_zero_and_solved_copies_score_full(graded):
     for path in EXERCISE_NOTEBOOKS:
-        untouched, solved = graded["records"][f"shipped-{path.name}"], graded["records"][f"solved-{path.name}"]
+        untouched, solved = (
+            graded["records"][f"shipped-{path.name}"],
+            graded["records"][f"solved-{path.name}"],
+        )
         assert untouched["error"] == solved["error"] == "", (untouched, solved)
         assert untouched["score"] == 0 and untouched["max_score"] >= 4, untouched
         assert solved["score"] == solved["max_score"] == untouched["max_score"], solved

@@ -1,4 +1,5 @@
 """The grading contract: check() feedback, the self-test, and the instructor's grade command."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,7 +18,9 @@ def test_self_test_finds_no_problem():
 
 
 def test_self_test_command_exits_zero():
-    result = subprocess.run([sys.executable, "-m", "course_lib.grade", "--self-test"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "course_lib.grade", "--self-test"], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(all_exercises())} exercises, 0 problems" in result.stdout
 
@@ -66,9 +69,11 @@ def test_endless_loop_is_stopped():
     exercise = get("activations.step")
     old, exercise.timeout = exercise.timeout, 0.5
     try:
+
         def step(x):
             while True:
                 pass
+
         result = grade_solution("activations.step", step)
     finally:
         exercise.timeout = old
@@ -96,6 +101,7 @@ def test_difference_explains_each_kind_of_mismatch():
 
 
 # ---- the instructor's grade command: tests/test_grade_isolation.py and tests/test_grade_parity.py
+
 
 def test_every_chapter_has_at_least_four_exercises():
     for chapter in chapters():

@@ -242,3 +242,30 @@ def test_plots_draw_what_they_are_given():
     assert len(fig.axes) == 10
     with pytest.raises(ValueError, match="square"):
         cl.image_grid(torch.rand(2, 10))
+
+
+def test_split_subset_and_digits_as_images():
+    d = cl.load_digits()
+    small = d.subset(100)
+    assert torch.equal(small.X_train, d.X_train[:100]) and torch.equal(small.y_train, d.y_train[:100])
+    assert small.X_val is d.X_val and small.X_test is d.X_test
+    with pytest.raises(ValueError, match="num_train"):
+        d.subset(len(d.X_train) + 1)
+    images = cl.load_digits(images=True)
+    assert images.X_train.shape[1:] == (8, 8)
+    assert torch.equal(images.X_train.flatten(1), d.X_train) and torch.equal(images.y_test, d.y_test)
+
+
+def test_gradient_norm_recorder_global_norms_equal_clip_grad_norm():
+    torch.manual_seed(0)
+    model, X, y = cl.MLP([4, 8, 3]), torch.randn(32, 4), torch.randint(0, 3, (32,))
+    recorder = cl.GradientNormRecorder()
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+           num_epochs=1, batch_size=8, callbacks=[recorder])
+    assert len(recorder.global_norms) == len(recorder.steps) == 4
+    model.zero_grad()
+    F.cross_entropy(model(X[:8]), y[:8]).backward()
+    expected = torch.nn.utils.clip_grad_norm_(model.parameters(), float("inf")).item()
+    manual = cl.GradientNormRecorder()
+    manual.after_backward(model, 0)
+    assert manual.global_norms[0] == pytest.approx(expected, rel=1e-6)

@@ -21,6 +21,7 @@ run their body, other cell magics (`%%bash`, `%%html`, ...) are skipped, line ma
 commands do nothing except `%time`/`%timeit` that run their statement, and `display()` and
 `get_ipython()` exist. Used by the instructor's grader of every chapter's exercises.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -63,7 +64,7 @@ def python_source(source: str) -> str:
         magic = lines[first].strip()[2:].split(" ", 1)[0]
         if magic not in RUN_BODY:
             return ""  # %%bash, %%html, %%writefile...: not Python
-        lines = lines[first + 1:]
+        lines = lines[first + 1 :]
     out = []
     for line in lines:
         stripped = line.lstrip()
@@ -74,7 +75,9 @@ def python_source(source: str) -> str:
         assigned = _ASSIGNED_MAGIC.match(line)
         if assigned and "==" not in assigned.group(1):
             value = _line_magic(assigned.group(2))
-            value = "[]" if assigned.group(2).startswith("!") else "None" if value == "pass" else value
+            value = (
+                "[]" if assigned.group(2).startswith("!") else "None" if value == "pass" else value
+            )
             out.append(assigned.group(1) + value)
             continue
         out.append(line)
@@ -109,11 +112,12 @@ def code_cells(raw: bytes) -> tuple[list[tuple[int, str]], list[str]]:
 
 # ---- framing: length-prefixed messages on pipes --------------------------------------------
 
+
 def write_frame(fd: int, data: bytes) -> None:
     """Write one message: 8-byte little-endian length, then the bytes."""
     view = memoryview(struct.pack("<Q", len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def read_exact(fd: int, size: int, deadline: float | None = None) -> bytes:
@@ -144,10 +148,10 @@ def split_frames(data: bytes) -> list[bytes]:
     """The messages in `data` (a truncated last one is dropped)."""
     frames, at = [], 0
     while at + 8 <= len(data):
-        (size,) = struct.unpack("<Q", data[at:at + 8])
+        (size,) = struct.unpack("<Q", data[at : at + 8])
         if at + 8 + size > len(data):
             break
-        frames.append(data[at + 8:at + 8 + size])
+        frames.append(data[at + 8 : at + 8 + size])
         at += 8 + size
     return frames
 
@@ -177,7 +181,11 @@ def _enter_namespaces() -> None:
     _check(libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), "prctl")  # our own /proc files, to map ids
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET
     _check(libc.unshare(flags), "unshare")
-    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+    for name, text in (
+        ("setgroups", "deny"),
+        ("uid_map", f"{uid} {uid} 1"),
+        ("gid_map", f"{gid} {gid} 1"),
+    ):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
 
@@ -207,6 +215,7 @@ def namespaces_available() -> bool:
 
 
 # ---- one submission ------------------------------------------------------------------------
+
 
 class _Discard(io.TextIOBase):
     """Where the notebook's printed output goes: nowhere (it is never graded)."""
@@ -286,7 +295,10 @@ def _plain_value(value: Any, budget: list[int], depth: int = 0) -> Any:
         items = [_plain_value(v, budget, depth + 1) for v in list(value)[:10_000]]
         return tuple(items) if isinstance(value, tuple) else items
     if isinstance(value, dict):
-        return {str(k)[:200]: _plain_value(v, budget, depth + 1) for k, v in list(value.items())[:10_000]}
+        return {
+            str(k)[:200]: _plain_value(v, budget, depth + 1)
+            for k, v in list(value.items())[:10_000]
+        }
     return {"unsupported": type(value).__name__}
 
 
@@ -306,7 +318,9 @@ def _run_notebook(raw: bytes, namespace: dict) -> list[str]:
                 text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
             except Exception:
                 text = ""
-            problems.append(f"code cell {number}: {type(exc).__name__}" + (f": {text}" if text else ""))
+            problems.append(
+                f"code cell {number}: {type(exc).__name__}" + (f": {text}" if text else "")
+            )
     return problems
 
 
@@ -344,18 +358,31 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
             exercise.run = run
             with contextlib.redirect_stdout(sys.stdout), contextlib.redirect_stderr(sys.stderr):
                 outcomes = collect(exercise, candidate, cases)
-            entry = {"missing": False, "outcomes": [
-                {"status": str(o.status), "value": _plain_value(o.value, budget), "error": str(o.error)[:2000],
-                 "mutated": o.mutated if type(o.mutated) is int else None}
-                for o in outcomes
-            ]}
+            entry = {
+                "missing": False,
+                "outcomes": [
+                    {
+                        "status": str(o.status),
+                        "value": _plain_value(o.value, budget),
+                        "error": str(o.error)[:2000],
+                        "mutated": o.mutated if type(o.mutated) is int else None,
+                    }
+                    for o in outcomes
+                ],
+            }
         buffer = io.BytesIO()
         try:
             torch.save(entry, buffer)
         except Exception as exc:
             buffer = io.BytesIO()
-            torch.save({"missing": False, "outcomes": [], "problem": f"its result could not be returned "
-                        f"({type(exc).__name__})"}, buffer)
+            torch.save(
+                {
+                    "missing": False,
+                    "outcomes": [],
+                    "problem": f"its result could not be returned ({type(exc).__name__})",
+                },
+                buffer,
+            )
         write_frame(out, buffer.getvalue())
     os._exit(0)  # threads the notebook left running do not keep it alive
 
@@ -363,7 +390,10 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
 def _submission_folder(request: dict, raw: bytes, base: str) -> str:
     folder = os.path.join(base, "submission")
     os.makedirs(folder, exist_ok=True)
-    name = re.sub(r"[^\w.-]", "_", str(request.get("name", "submission.ipynb")))[:100] or "submission.ipynb"
+    name = (
+        re.sub(r"[^\w.-]", "_", str(request.get("name", "submission.ipynb")))[:100]
+        or "submission.ipynb"
+    )
     with open(os.path.join(folder, name), "wb") as f:
         f.write(raw)
     os.chdir(folder)
@@ -396,7 +426,9 @@ def _child(config: dict, plan: dict, request: dict, raw: bytes, out: int, namesp
             os._exit(_exit_code(status))
 
 
-def _grade_one(config: dict, plan: dict, request: dict, raw: bytes, namespaces: bool) -> tuple[dict, bytes]:
+def _grade_one(
+    config: dict, plan: dict, request: dict, raw: bytes, namespaces: bool
+) -> tuple[dict, bytes]:
     import shutil
     import tempfile
 
@@ -442,8 +474,9 @@ def _grade_one(config: dict, plan: dict, request: dict, raw: bytes, namespaces: 
             if status["outcome"] == "finished":
                 status = {"outcome": "timeout"}
         if code is None:
+            # its PID 1 follows (parent-death signal), and with it every process it holds
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # its PID 1 follows (parent-death signal), then all of it
+                os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         status["code"] = code
     finally:
@@ -472,11 +505,15 @@ def _prepare(exercise_ids: list[str]) -> dict:
 
     check = importlib.import_module("course_lib.grading.check")  # the module, not the function
 
-    def solution(exercise_id: str) -> Any:  # public: shown while grading as in the notebook
-        import inspect
+    original = check.solution
 
-        exercise = grading.get(exercise_id)
-        return check.Solution(exercise.id, inspect.getsource(exercise.reference))
+    def solution(*args: Any, **kwargs: Any) -> Any:  # public: works while grading as in Jupyter
+        saved = os.environ.pop(check.GRADING_ENV, None)
+        try:
+            return original(*args, **kwargs)
+        finally:
+            if saved is not None:
+                os.environ[check.GRADING_ENV] = saved
 
     for module in (check, grading, course_lib):
         module.solution = solution
@@ -501,7 +538,9 @@ def serve(config: dict) -> None:
     namespaces = config.get("namespaces", True) and namespaces_available()
     with contextlib.suppress(Exception):  # no other process of the same user may read our memory
         _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    write_frame(out, json.dumps({"ready": True, "namespaces": namespaces, "pid": os.getpid()}).encode())
+    write_frame(
+        out, json.dumps({"ready": True, "namespaces": namespaces, "pid": os.getpid()}).encode()
+    )
     while True:
         try:
             request = json.loads(read_frame(inp, 2**20))

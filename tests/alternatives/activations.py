@@ -1,6 +1,7 @@
-"""Alternative correct answers to chapter 2's exercises (`course_lib.exercises.activations`), written
-differently from the references: the grader's parity test checks that `cl.check` and the grader
-both pass them."""
+"""Alternative correct answers to chapter 2's exercises (`course_lib.exercises.activations`),
+written differently from the references: the grader's parity test checks that `cl.check` and
+the grader both pass them."""
+
 import torch
 
 

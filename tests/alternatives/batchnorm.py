@@ -1,4 +1,5 @@
 """Alternative correct answers to chapter 4's exercises (`course_lib.exercises.batchnorm`)."""
+
 import torch
 from torch import nn
 
@@ -16,7 +17,9 @@ def update_running_stats(running_mean, running_var, x, momentum=0.1):
 
 
 def batch_norm_eval(x, running_mean, running_var, gamma, beta, eps=1e-5):
-    return torch.nn.functional.batch_norm(x, running_mean, running_var, gamma, beta, training=False, eps=eps)
+    return torch.nn.functional.batch_norm(
+        x, running_mean, running_var, gamma, beta, training=False, eps=eps
+    )
 
 
 def fold(W, b, running_mean, running_var, gamma, beta, eps=1e-5):
@@ -35,6 +38,12 @@ class BatchNorm1d(nn.Module):
 
     def forward(self, x):
         return torch.nn.functional.batch_norm(
-            x, self.running_mean, self.running_var, self.weight, self.bias,
-            training=self.training, momentum=self.momentum, eps=self.eps,
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
         )

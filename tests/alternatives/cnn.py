@@ -1,4 +1,5 @@
 """Alternative correct answers to chapter 8's exercises (`course_lib.exercises.cnn`)."""
+
 import math
 
 import torch

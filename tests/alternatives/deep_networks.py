@@ -1,4 +1,5 @@
 """Alternative correct answers to chapter 1's exercises (`course_lib.exercises.deep_networks`)."""
+
 import torch
 
 

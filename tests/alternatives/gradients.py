@@ -1,4 +1,5 @@
 """Alternative correct answers to chapter 3's exercises (`course_lib.exercises.gradients`)."""
+
 import math
 
 import torch
