@@ -43,7 +43,7 @@ from course_lib.training import Callback, Run, train
 __all__ = [
     "OBJECTIVES", "Objective", "PruningCallback", "WorkerError", "best_so_far", "main",
     "mlp_run", "mnist1d_objective", "open_storage", "run_worker", "start_worker", "suggest_mlp",
-    "synthetic_objective", "synthetic_score", "wait_for_workers",
+    "synthetic_objective", "synthetic_score", "trial_seed", "wait_for_workers",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -347,6 +347,15 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
 }
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number` of a worker started with `seed`. Chapter 7.
+
+    Distinct for distinct pairs (`seed + number` would give worker 0's trial 1 and worker 1's
+    trial 0 the same random configuration).
+    """
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 class _OverBudget(Exception):
     """Raised inside a trial that another worker's trial made one too many."""
 
@@ -379,8 +388,9 @@ def run_worker(
     before any work. On a database storage, heartbeats are on by default (every 10 s): a worker
     whose remaining budget is all running elsewhere waits, fails the trials of dead workers (no
     heartbeat for `grace_period` s) and runs their replacements. Each trial records the worker that
-    ran it in the user attribute `worker` (host:pid). The sampler is reseeded from `seed` plus the
-    trial number, so workers started with the same seed do not repeat each other. Chapter 7.
+    ran it in the user attribute `worker` (host:pid). The sampler is reseeded for each trial from
+    `seed` and the trial number (`trial_seed`), so that no two workers repeat each other, whether
+    started with the same seed or different ones. Chapter 7.
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise WorkerError(f"trials must be a positive whole number, got {n_trials!r}")
@@ -414,7 +424,7 @@ def run_worker(
         if len(earlier) >= n_trials:
             trial.set_user_attr("over_budget", True)
             raise _OverBudget(f"trial {trial.number} is over the study's budget of {n_trials}")
-        study.sampler = SAMPLERS[sampler](seed + trial.number)
+        study.sampler = SAMPLERS[sampler](trial_seed(seed, trial.number))
         return function(trial)
 
     while True:
