@@ -130,6 +130,11 @@ def test_worker_fills_the_budget_and_a_later_worker_extends_it(tmp_path):
     assert len({(t.params["x"], t.params["y"]) for t in study.trials}) == 7
 
 
+def test_trial_seeds_differ_across_workers_and_trials():
+    seeds = {hpo.trial_seed(s, n) for s in range(4) for n in range(50)}
+    assert len(seeds) == 200  # seed + number would collide: (0, 1) and (1, 0)
+
+
 def test_worker_seed_makes_a_single_worker_reproducible(tmp_path):
     runs = []
     for name in ("a", "b"):
@@ -219,6 +224,7 @@ def _parallel_study(storage, processes, n_workers=3, n_trials=9):
         assert code == 0, err
     study = _check_study(hpo.open_storage(storage), "parallel", n_trials)
     workers = {t.user_attrs["worker"] for t in study.trials}
+    assert len({str(t.params) for t in study.trials}) == len(study.trials)  # no repeats
     assert sum(int(out.split(" ran ")[1].split()[0]) for _, out, _ in results) == n_trials
     return workers
 
