@@ -246,6 +246,7 @@ def fit(
       logs NaN for every key. A callback's `on_epoch_end` returning True stops training.
     - `scheduler.step()` is called once per epoch. Shuffling uses torch's global generator, so
       `seed_everything` makes a run reproducible. `progress=True` shows a tqdm bar on stderr.
+
     Chapter 1.
     """
     _check_data(X, y, "fit")
