@@ -327,10 +327,13 @@ class CNN2d(nn.Module):
 # ---- pictures -----------------------------------------------------------------------------------
 
 def plot_receptive_field(
-    num_layers: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1, ax=None, width: int = 41
+    num_layers: int, kernel_size: int = 3, stride: int = 1, dilation: int = 1, ax=None,
+    width: int | None = None,
 ):
     """Draw which positions of each layer can reach the central unit of the top layer (1-D stack of
-    identical convolutions). Returns the Axes. Chapter 8 (receptive-field explorer)."""
+    identical convolutions). Returns the Axes. `width` input positions are drawn; by default
+    (None) enough to show the whole receptive field with a margin. Chapter 8 (receptive-field
+    explorer)."""
     import matplotlib.pyplot as plt
 
     checks.positive_int("num_layers", num_layers)
@@ -346,14 +349,16 @@ def plot_receptive_field(
             below |= {p + (t - (step.kernel_size - 1) / 2) * step.dilation * j_below for t in range(step.kernel_size)}
         reach.append(below)
     reach = reach[::-1]  # input first
-    half = width // 2
+    r = steps[-1].r
+    if width is None:  # the whole field, its edges and a margin of ~10% (at least 20 positions)
+        width = max(41, r + 2 * max(2, r // 10))
+    half = checks.positive_int("width", width) // 2
     for level, positions in enumerate(reach):
         j = 1 if level == 0 else steps[level - 1].j
         grid = [q * j for q in range(-half, half + 1) if abs(q * j) <= half]
         ax.scatter(grid, [level] * len(grid), s=12, color="0.85", zorder=1)
         inside = [p for p in positions if abs(p) <= half]
         ax.scatter(inside, [level] * len(inside), s=22, color="C0" if level else "C3", zorder=2)
-    r = steps[-1].r
     ax.set_title(f"{num_layers} layers, K={kernel_size}, S={stride}, D={dilation}: receptive field {r}")
     ax.set_xlabel("input position (relative to the centre)")
     ax.set_ylabel("layer (0 = input)")
