@@ -7,7 +7,7 @@ second: every output position has its own kernel. Comparing a dense layer, a loc
 layer and a convolution separates what each assumption buys. `linear_map_matrix` reveals the weight
 matrix of any linear layer by applying it to the basis vectors.
 
-Not a replacement for a library layer: no padding modes other than zeros, no dilation, stride 1.
+Not a replacement for a library layer: no padding modes other than zeros, no dilation.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["LocallyConnected1d", "linear_map_matrix"]
+__all__ = ["LocallyConnected1d", "linear_map_matrix", "unshare"]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -28,26 +28,27 @@ def _positive_int(name: str, value: object) -> int:
 class LocallyConnected1d(nn.Module):
     """A 1-D convolution without weight sharing: one kernel per output position (chapter 1).
 
-    Input (N, C_in, L), output (N, C_out, L_out) with L_out = L + 2 * padding - K + 1. Output
-    position i reads the window x[:, :, i : i + K] of the zero-padded input, like `nn.Conv1d`,
-    but with its own weights `weight[i]` of shape (C_out, C_in, K) and its own bias `bias[i]`:
-    L_out * C_out * C_in * K weights instead of the convolution's C_out * C_in * K.
+    Input (N, C_in, L), output (N, C_out, L_out) with L_out = (L + 2 padding - K) // stride + 1.
+    Output position i reads the window x[:, :, i S : i S + K] of the zero-padded input, as in
+    `nn.Conv1d`, but with its own weights `weight[i]` of shape (C_out, C_in, K) and its own bias
+    `bias[i]`: L_out * C_out * C_in * K weights instead of the convolution's C_out * C_in * K.
     """
 
     def __init__(self, in_channels: int, out_channels: int, length: int, kernel_size: int,
-                 padding: int = 0, bias: bool = True) -> None:
+                 stride: int = 1, padding: int = 0, bias: bool = True) -> None:
         super().__init__()
         self.in_channels = _positive_int("in_channels", in_channels)
         self.out_channels = _positive_int("out_channels", out_channels)
         self.length = _positive_int("length", length)
         self.kernel_size = _positive_int("kernel_size", kernel_size)
+        self.stride = _positive_int("stride", stride)
         if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
             raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
         self.padding = padding
-        self.out_length = length + 2 * padding - kernel_size + 1
-        if self.out_length < 1:
+        if length + 2 * padding < kernel_size:
             raise ValueError(f"kernel_size {kernel_size} is longer than the padded input "
                              f"({length} + 2 * {padding})")
+        self.out_length = (length + 2 * padding - kernel_size) // stride + 1
         shape = (self.out_length, out_channels, in_channels, kernel_size)
         bound = 1 / math.sqrt(in_channels * kernel_size)  # nn.Conv1d's default range
         self.weight = nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
@@ -61,12 +62,11 @@ class LocallyConnected1d(nn.Module):
         """The locally connected layer whose every position copies `conv`'s kernel (tied)."""
         if not isinstance(conv, nn.Conv1d):
             raise TypeError(f"conv must be an nn.Conv1d, got {type(conv).__name__}")
-        if conv.stride != (1,) or conv.dilation != (1,) or conv.groups != 1 \
-                or conv.padding_mode != "zeros" or isinstance(conv.padding, str):
-            raise ValueError("only stride 1, dilation 1, groups 1 and integer zero padding "
-                             "are supported")
+        if conv.dilation != (1,) or conv.groups != 1 or conv.padding_mode != "zeros" \
+                or isinstance(conv.padding, str):
+            raise ValueError("only dilation 1, groups 1 and integer zero padding are supported")
         layer = cls(conv.in_channels, conv.out_channels, length, conv.kernel_size[0],
-                    padding=conv.padding[0], bias=conv.bias is not None)
+                    stride=conv.stride[0], padding=conv.padding[0], bias=conv.bias is not None)
         with torch.no_grad():
             layer.weight.copy_(conv.weight.expand_as(layer.weight))
             if conv.bias is not None:
@@ -80,7 +80,7 @@ class LocallyConnected1d(nn.Module):
             raise ValueError(f"expected input of shape (N, {self.in_channels}, {self.length}), "
                              f"got {tuple(x.shape)}")
         x = nn.functional.pad(x, (self.padding, self.padding))
-        windows = x.unfold(2, self.kernel_size, 1)  # (N, C_in, L_out, K): window i at [:, :, i]
+        windows = x.unfold(2, self.kernel_size, self.stride)  # (N, C_in, L_out, K): window i
         y = torch.einsum("nclk,lock->nol", windows, self.weight)  # (N, C_out, L_out)
         if self.bias is not None:
             y = y + self.bias.T  # (C_out, L_out): one bias per output position and channel
@@ -88,7 +88,7 @@ class LocallyConnected1d(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, length={self.length}, "
-                f"kernel_size={self.kernel_size}, padding={self.padding}")
+                f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}")
 
 
 @torch.no_grad()
@@ -103,3 +103,26 @@ def linear_map_matrix(layer: nn.Module, num_inputs: int) -> torch.Tensor:
     except (RuntimeError, ValueError):
         columns = layer(basis).flatten(1)  # a layer of vectors
     return columns.T
+
+
+def unshare(model: nn.Module, length: int) -> nn.Module:
+    """A copy of `model` in which every `nn.Conv1d` becomes a `LocallyConnected1d` starting from
+    the same weights at every position: same locality, depth and strides, no sharing (chapter 1).
+
+    `length` is the input length of the first convolution; later lengths are computed.
+    """
+    import copy
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    model = copy.deepcopy(model)
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv1d)]
+    if not convs:
+        raise ValueError("model has no nn.Conv1d to unshare")
+    length = _positive_int("length", length)
+    for name, conv in convs:  # in forward order for the sequential models of this course
+        local = LocallyConnected1d.from_conv(conv, length)
+        parent, _, attr = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, attr, local)
+        length = local.out_length
+    return model

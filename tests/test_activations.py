@@ -158,9 +158,10 @@ def test_modules_plug_into_mlp():
 ACTIVATION_EXERCISES = [e.id for e in exercises_of("activations")]
 
 
-def test_activations_exercises_are_the_five_stable_ids():
+def test_activations_exercises_are_the_seven_stable_ids():
     assert ACTIVATION_EXERCISES == [
-        "activations.collapse", "activations.leaky_relu", "activations.numerical_derivative",
+        "activations.collapse", "activations.dead_units", "activations.leaky_relu",
+        "activations.numerical_derivative", "activations.saturated_fraction",
         "activations.sigmoid_derivative", "activations.step",
     ]
 

@@ -52,7 +52,7 @@ def test_linear_map_matrix_of_a_linear_layer_is_its_weight():
 @pytest.mark.parametrize("bad", [
     lambda: LocallyConnected1d(0, 1, 5, 3), lambda: LocallyConnected1d(1, 1, 2, 5),
     lambda: LocallyConnected1d(1, 1, 5, 3, padding=-1), lambda: LocallyConnected1d(1, 1, 5, 3)(torch.zeros(2, 1, 6)),
-    lambda: LocallyConnected1d.from_conv(nn.Conv1d(1, 1, 3, stride=2), 10),
+    lambda: LocallyConnected1d.from_conv(nn.Conv1d(1, 1, 3, dilation=2), 10),
 ])
 def test_locally_connected_rejects_bad_input(bad):
     with pytest.raises(ValueError):
@@ -151,3 +151,21 @@ def test_diagrams_draw_and_validate():
         draw_network([3])
     with pytest.raises(ValueError):
         draw_convolution(5, 3, position=9)
+
+
+def test_unshared_cnn_computes_the_same_function_with_more_parameters():
+    from course_lib.cnn import CNN1d
+    from course_lib.sharing import unshare
+
+    torch.manual_seed(0)
+    cnn = CNN1d()
+    local = unshare(cnn, 40)
+    x = torch.randn(7, 40)
+    assert_close(local(x), cnn(x), rtol=1e-5, atol=1e-5)
+    convs = [m for m in cnn.modules() if isinstance(m, nn.Conv1d)]
+    locals_ = [m for m in local.modules() if isinstance(m, LocallyConnected1d)]
+    assert [m.out_length for m in locals_] == [19, 10, 5]
+    assert sum(count_parameters(m) for m in locals_) == sum(
+        n * count_parameters(c) for n, c in zip([19, 10, 5], convs))
+    with pytest.raises(ValueError, match="Conv1d"):
+        unshare(nn.Linear(3, 3), 3)

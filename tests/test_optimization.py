@@ -107,7 +107,8 @@ def test_range_test_plot_and_bad_arguments():
 
 
 def test_schedule_values_match_the_closed_forms():
-    cosine = schedule_values(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10), 11, 0.5)
+    cosine = schedule_values(
+        lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, 10), 11, 0.5)
     expected = [0.5 * (1 + math.cos(math.pi * t / 10)) / 2 for t in range(11)]
     assert cosine == pytest.approx(expected, abs=1e-12)
     step = schedule_values(lambda opt: torch.optim.lr_scheduler.StepLR(opt, 3, gamma=0.1), 7, 1.0)
@@ -178,7 +179,8 @@ def test_trajectory_of_gradient_descent_matches_the_closed_form():
 
 def test_trajectory_with_momentum_matches_the_velocity_recursion():
     lr, beta = 0.01, 0.9
-    path = trajectory(_quadratic, [1.0, -2.0], lambda p: torch.optim.SGD(p, lr=lr, momentum=beta), 30)
+    path = trajectory(_quadratic, [1.0, -2.0],
+                      lambda p: torch.optim.SGD(p, lr=lr, momentum=beta), 30)
     w, v = torch.tensor([1.0, -2.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     for k in range(30):
         g = torch.tensor([10.0, 1.0], dtype=torch.float64) * w

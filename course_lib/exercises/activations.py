@@ -276,3 +276,117 @@ register(Exercise(
                "approximation itself, which differs from the exact value by about h^2/6 times the third derivative."),
     ],
 ))
+
+
+# ---- activations.saturated_fraction and activations.dead_units (issue 15) ----------------------
+
+def saturated_fraction(z: torch.Tensor, threshold: float = 0.1) -> float:
+    """Fraction of the values of a sigmoid layer's pre-activations z (N, units) at which the
+    sigmoid is saturated: its derivative is below `threshold` times its maximum, 1/4."""
+    s = torch.sigmoid(z)
+    slope = s * (1 - s)  # sigma'(z), at most 1/4 (at z = 0)
+    return (slope < threshold * 0.25).float().mean().item()
+
+
+def dead_units(z: torch.Tensor) -> float:
+    """Fraction of the units (columns) of a ReLU layer's pre-activations z (N, units) that are
+    dead on this batch: z <= 0 for every example, so relu(z) = 0 and relu'(z) = 0 throughout."""
+    return (z <= 0).all(dim=0).float().mean().item()
+
+
+def _saturated_unscaled(z, threshold=0.1):
+    s = torch.sigmoid(z)
+    return (s * (1 - s) < threshold).float().mean().item()
+
+
+def _saturated_on_z(z, threshold=0.1):
+    return (z.abs() > 1 / threshold).float().mean().item()
+
+
+def _saturated_per_unit(z, threshold=0.1):
+    s = torch.sigmoid(z)
+    return (s * (1 - s) < threshold * 0.25).all(dim=0).float().mean().item()
+
+
+def _saturated_one_side(z, threshold=0.1):
+    s = torch.sigmoid(z)
+    return ((s * (1 - s) < threshold * 0.25) & (z > 0)).float().mean().item()
+
+
+def _saturated_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(21)
+    cases = [Case((scale * torch.randn(n, units, generator=g),)) for scale, n, units in
+             [(1.0, 64, 16), (4.0, 32, 8), (12.0, 100, 5)]]
+    cases.append(Case((4.0 * torch.randn(50, 10, generator=g) - 3.0, 0.5)))
+    cases.append(Case((torch.tensor([[-10.0, 0.0, 10.0], [5.0, -5.0, 0.5]]),),
+                      label="z = [[-10, 0, 10], [5, -5, 0.5]]"))
+    return cases
+
+
+register(Exercise(
+    id="activations.saturated_fraction",
+    reference=saturated_fraction,
+    cases=_saturated_cases,
+    atol=1e-6,
+    mutants=[
+        Mutant(_saturated_unscaled,
+               "Compare the derivative with threshold times its maximum: the sigmoid's derivative "
+               "never exceeds 1/4, so the cut-off is threshold * 0.25."),
+        Mutant(_saturated_on_z,
+               "Saturation is about the derivative sigma'(z) = sigma(z) (1 - sigma(z)), not a fixed "
+               "cut-off on |z|: compute the slope."),
+        Mutant(_saturated_per_unit,
+               "Count every value (example, unit), not only units saturated for all examples: "
+               "take the mean over the whole tensor."),
+        Mutant(_saturated_one_side,
+               "The sigmoid saturates on both sides: large negative z is flat too."),
+    ],
+))
+
+
+def _dead_per_value(z):
+    return (z <= 0).float().mean().item()
+
+
+def _dead_per_example(z):
+    return (z <= 0).all(dim=1).float().mean().item()
+
+
+def _dead_strict(z):
+    return (z < 0).all(dim=0).float().mean().item()
+
+
+def _dead_any(z):
+    return (z <= 0).any(dim=0).float().mean().item()
+
+
+def _dead_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(22)
+    cases = []
+    for n, units, shift in [(32, 10, 0.0), (16, 20, -1.5), (64, 8, -2.5), (5, 12, -1.0)]:
+        z = torch.randn(n, units, generator=g) + shift + torch.randn(units, generator=g)
+        cases.append(Case((z,), label=f"z ({n}, {units}), mean about {shift}"))
+    z = torch.tensor([[0.0, -1.0, 2.0, 0.0], [0.0, -3.0, -1.0, -2.0], [0.0, -0.5, -4.0, 1.0]])
+    cases.append(Case((z,), label="z = [[0, -1, 2, 0], [0, -3, -1, -2], [0, -0.5, -4, 1]]"))
+    return cases
+
+
+register(Exercise(
+    id="activations.dead_units",
+    reference=dead_units,
+    cases=_dead_cases,
+    atol=1e-6,
+    mutants=[
+        Mutant(_dead_per_value,
+               "A unit is dead only if it is off for *every* example: test each column with "
+               ".all(dim=0), not each value."),
+        Mutant(_dead_per_example,
+               "Units are the columns of z (N, units); reduce over the examples, dim=0."),
+        Mutant(_dead_strict,
+               "relu(0) = 0 and PyTorch's relu'(0) = 0: a unit whose input is exactly 0 passes "
+               "nothing either, so use z <= 0."),
+        Mutant(_dead_any,
+               "Being off for some examples is normal; dead means off for all of them: .all, "
+               "not .any."),
+    ],
+))

@@ -181,3 +181,61 @@ register(Exercise(
                "Compare with the lowest loss so far, not with the previous epoch: a small dip after a rise is no new best."),
     ],
 ))
+
+
+# ---- deep_networks.weight_counts: dense, locally connected and convolutional (issue 15) --------
+
+def weight_counts(height: int, width: int, kernel_size: int, in_channels: int = 1,
+                  out_channels: int = 1) -> tuple[int, int, int]:
+    """(dense, locally connected, convolutional) weights, no biases, of a layer that maps an image
+    (in_channels, height, width) to the out_channels maps of a K x K filter without padding, stride 1."""
+    positions = (height - kernel_size + 1) * (width - kernel_size + 1)  # output positions per map
+    window = kernel_size * kernel_size * in_channels  # inputs one output reads through a filter
+    dense = positions * out_channels * height * width * in_channels  # every output reads every input
+    local = positions * out_channels * window  # locality: each output reads its window, own weights
+    conv = out_channels * window  # locality and sharing: one filter per output map
+    return dense, local, conv
+
+
+def _counts_input_positions(height, width, kernel_size, in_channels=1, out_channels=1):
+    positions = height * width
+    window = kernel_size * kernel_size * in_channels
+    return (positions * out_channels * height * width * in_channels, positions * out_channels * window,
+            out_channels * window)
+
+
+def _counts_no_channels(height, width, kernel_size, in_channels=1, out_channels=1):
+    positions = (height - kernel_size + 1) * (width - kernel_size + 1)
+    return positions * height * width, positions * kernel_size**2, kernel_size**2
+
+
+def _counts_local_is_shared(height, width, kernel_size, in_channels=1, out_channels=1):
+    dense, _, conv = weight_counts(height, width, kernel_size, in_channels, out_channels)
+    return dense, conv, conv
+
+
+def _counts_conv_per_position(height, width, kernel_size, in_channels=1, out_channels=1):
+    dense, local, _ = weight_counts(height, width, kernel_size, in_channels, out_channels)
+    return dense, local, local
+
+
+register(Exercise(
+    id="deep_networks.weight_counts",
+    reference=weight_counts,
+    cases=lambda: [Case(args) for args in [(100, 100, 5), (100, 100, 5, 3), (8, 8, 3, 1, 16),
+                                           (28, 28, 5, 1, 6), (32, 32, 3, 3, 8), (5, 5, 5), (4, 6, 1)]],
+    mutants=[
+        Mutant(_counts_input_positions,
+               "Without padding a K x K filter fits at (H - K + 1) x (W - K + 1) positions: count "
+               "output positions, not input pixels."),
+        Mutant(_counts_no_channels,
+               "A filter spans all input channels (K * K * C_in weights) and each output channel "
+               "has its own: multiply by in_channels and out_channels."),
+        Mutant(_counts_local_is_shared,
+               "A locally connected layer is local but not shared: every output position has its "
+               "own K * K * C_in weights, so multiply by the number of positions."),
+        Mutant(_counts_conv_per_position,
+               "A convolution shares one filter across all positions: its count does not depend on "
+               "the image size."),
+    ],
+))

@@ -273,3 +273,76 @@ register(Exercise(
                "so the std is b / sqrt(3), not b."),
     ],
 ))
+
+
+# ---- gradients.variance_preserving_std: find the weight scale, do not look it up (issue 15) ----
+
+
+def variance_preserving_std(activation, fan_in: int) -> float:
+    """The weight standard deviation that keeps Var z_l = Var z_{l-1} = 1 through a layer with
+    activation `activation` (a function on tensors): Var z_l = fan_in Var(W) E[phi(z)^2] with
+    z ~ N(0, 1), so std = 1 / sqrt(fan_in E[phi(z)^2]). E[.] is computed numerically."""
+    z = torch.linspace(-12, 12, 240_001, dtype=torch.float64)  # quadrature grid
+    density = torch.exp(-z**2 / 2) / math.sqrt(2 * math.pi)  # standard normal pdf
+    second_moment = torch.trapezoid(activation(z) ** 2 * density, z).item()  # E[phi(z)^2]
+    return 1 / math.sqrt(fan_in * second_moment)
+
+
+def _vp_variance(activation, fan_in):
+    return variance_preserving_std(activation, fan_in) ** 2
+
+
+def _vp_centred(activation, fan_in):
+    z = torch.linspace(-12, 12, 240_001, dtype=torch.float64)
+    density = torch.exp(-z**2 / 2) / math.sqrt(2 * math.pi)
+    mean = torch.trapezoid(activation(z) * density, z)
+    var = torch.trapezoid((activation(z) - mean) ** 2 * density, z).item()
+    return 1 / math.sqrt(fan_in * var)
+
+
+def _vp_no_fan_in(activation, fan_in):
+    return variance_preserving_std(activation, 1)
+
+
+def _vp_he_always(activation, fan_in):
+    return math.sqrt(2 / fan_in)
+
+
+def _vp_slope_at_zero(activation, fan_in):
+    z = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    slope = torch.autograd.grad(activation(z + 1e-3).sum(), z)[0].item()
+    return 1 / (slope * math.sqrt(fan_in))
+
+
+def _vp_cases() -> list[Case]:
+    cases = [Case((fn, fan_in), label=f"activation = {name}, fan_in = {fan_in}") for name, fn, fan_in in [
+        ("torch.relu", torch.relu, 64), ("identity (lambda z: z)", lambda z: z, 100),
+        ("torch.tanh", torch.tanh, 64), ("torch.sigmoid", torch.sigmoid, 50),
+        ("leaky ReLU, slope 0.2", lambda z: torch.nn.functional.leaky_relu(z, 0.2), 256),
+        ("torch.nn.functional.gelu", torch.nn.functional.gelu, 32),
+    ]]
+    return cases
+
+
+register(Exercise(
+    id="gradients.variance_preserving_std",
+    reference=variance_preserving_std,
+    cases=_vp_cases,
+    rtol=2e-3,
+    atol=1e-6,
+    mutants=[
+        Mutant(_vp_variance, "Return the standard deviation, the square root of Var(W)."),
+        Mutant(_vp_centred,
+               "The next layer's variance is built from E[phi(z)^2], not from Var phi(z): a ReLU's "
+               "output has a nonzero mean, and it counts (that is where He's factor 2 comes from)."),
+        Mutant(_vp_no_fan_in,
+               "Each pre-activation sums fan_in products: Var z_l = fan_in Var(W) E[phi^2]; "
+               "divide by fan_in."),
+        Mutant(_vp_he_always,
+               "He's sqrt(2 / fan_in) is right for ReLU only; compute E[phi(z)^2] for the "
+               "activation you are given."),
+        Mutant(_vp_slope_at_zero,
+               "The slope at 0 describes small signals only; use the second moment E[phi(z)^2] "
+               "over z ~ N(0, 1)."),
+    ],
+))

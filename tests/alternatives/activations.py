@@ -27,3 +27,13 @@ def collapse(W1, b1, W2, b2):
 def numerical_derivative(f, x, h=1e-3):
     forward, backward = f(x + h), f(x - h)
     return (forward - backward) / h / 2
+
+
+def saturated_fraction(z, threshold=0.1):
+    slope = torch.sigmoid(z) * torch.sigmoid(-z)  # sigma(z) (1 - sigma(z))
+    return float((4 * slope < threshold).sum()) / z.numel()
+
+
+def dead_units(z):
+    alive = (torch.relu(z) > 0).any(dim=0)
+    return 1.0 - alive.float().mean().item()

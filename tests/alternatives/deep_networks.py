@@ -28,3 +28,11 @@ def early_stopping(val_losses, patience):
         if epoch - best_epoch >= patience:
             return epoch, best_epoch
     return len(val_losses) - 1, best_epoch
+
+
+def weight_counts(height, width, kernel_size, in_channels=1, out_channels=1):
+    out_h, out_w = height - kernel_size + 1, width - kernel_size + 1
+    outputs = out_h * out_w * out_channels  # output units
+    return (outputs * height * width * in_channels,
+            outputs * kernel_size**2 * in_channels,
+            out_channels * in_channels * kernel_size**2)

@@ -32,3 +32,10 @@ def init_std(scheme, fan_in, fan_out):
     if scheme not in variances:
         raise ValueError(f"unknown scheme {scheme!r}")
     return math.sqrt(variances[scheme])
+
+
+def variance_preserving_std(activation, fan_in):
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(2_000_000, generator=g, dtype=torch.float64)  # Monte Carlo
+    second_moment = activation(z).pow(2).mean().item()
+    return (fan_in * second_moment) ** -0.5
