@@ -2,12 +2,14 @@
 runs a notebook, never when notebooks are executed to store or test their outputs.
 
 One setting decides, `show_progress()`:
+
 - the environment variable `COURSE_LIB_PROGRESS` ("1" on, "0" off) when it is set;
 - otherwise, inside a Jupyter kernel, on when the cell was run from a frontend a person uses:
   JupyterLab, Colab and VS Code send their execute requests with `allow_stdin` (they can answer
   `input()`), while nbclient, nbval and `make execute` do not (and `course_lib.notebooks` sets
   `COURSE_LIB_PROGRESS=0` as well); so stored outputs and the website stay free of bars;
 - outside a kernel, on when stderr is a terminal.
+
 """
 from __future__ import annotations
 
