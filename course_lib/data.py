@@ -17,8 +17,8 @@ from sklearn.model_selection import train_test_split
 from course_lib import checks
 
 __all__ = [
-    "Split", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus", "load_word_similarity",
-    "make_moons", "make_spirals",
+    "Split", "load_digits", "load_faces", "load_mnist1d", "load_text_corpus",
+    "load_word_similarity", "make_moons", "make_spirals",
 ]
 
 
@@ -205,8 +205,9 @@ def _gensim_test_data(filename: str) -> str:
     spec = importlib.util.find_spec("gensim")
     if spec is None or spec.origin is None:
         raise ModuleNotFoundError(
-            "the text corpora and word-similarity benchmarks come with the gensim package, which is "
-            "not installed: run `pip install gensim` (or `pip install -e .` in the course repository)"
+            "the text corpora and word-similarity benchmarks come with the gensim package, which "
+            "is not installed: run `pip install gensim` (or `pip install -e .` in the course "
+            "repository)"
         )
     path = os.path.join(os.path.dirname(spec.origin), "test", "test_data", filename)
     if not os.path.exists(path):

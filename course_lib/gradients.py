@@ -81,9 +81,9 @@ def layer_gradient_norms(
     """Each Linear weight's gradient L2 norm, input first, after one backward pass on (X, y).
 
     A weight that received no gradient at all maps to None: autograd never reached it, as
-    happens before a step activation built from a comparison (chapter 2's step network), whose output is cut
-    from the graph. (A gradient that reached the weight but is zero gives 0.0.) Old gradients are
-    cleared first; the gradients of this pass are left in place. Chapter 3.
+    happens before a step activation built from a comparison (chapter 2's step network), whose
+    output is cut from the graph. (A gradient that reached the weight but is zero gives 0.0.)
+    Old gradients are cleared first; the gradients of this pass are left in place. Chapter 3.
     """
     names = linear_weight_names(model)
     checks.tensor("X", X)

@@ -34,18 +34,16 @@ from dataclasses import dataclass
 import numpy as np
 import optuna
 import torch
-import torch.nn.functional as F
 from optuna.trial import TrialState
 
 from course_lib.data import Split, load_mnist1d
 from course_lib.models import MLP
-from course_lib.reproducibility import seed_everything
-from course_lib.training import Callback, fit
+from course_lib.training import Callback, Run, train
 
 __all__ = [
     "OBJECTIVES", "Objective", "PruningCallback", "WorkerError", "best_so_far", "main",
-    "mnist1d_objective", "open_storage", "run_worker", "start_worker", "suggest_mlp",
-    "synthetic_objective", "synthetic_score", "wait_for_workers",
+    "mlp_run", "mnist1d_objective", "open_storage", "run_worker", "start_worker", "suggest_mlp",
+    "synthetic_objective", "synthetic_score", "trial_seed", "wait_for_workers",
 ]
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -88,33 +86,55 @@ class PruningCallback(Callback):
 
 
 def suggest_mlp(trial: optuna.trial.BaseTrial) -> dict[str, float | int]:
-    """Chapter 7's search space for an MLP: learning rate, width, dropout, weight decay.
-
-    Learning rate and weight decay are searched on a log scale (their effect is multiplicative),
-    the width on a log scale of integers, the dropout probability linearly.
-    """
+    """Chapter 7's search space for an MLP; log scales where effects multiply."""
     return {
         "lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
-        "width": trial.suggest_int("width", 16, 256, log=True),
+        "width": trial.suggest_int("width", 16, 128, log=True),
         "dropout": trial.suggest_float("dropout", 0.0, 0.5),
         "weight_decay": trial.suggest_float("weight_decay", 1e-6, 0.1, log=True),
     }
+
+
+def mlp_run(
+    config: Mapping[str, float | int],
+    num_features: int = 40,
+    num_classes: int = 10,
+    *,
+    num_epochs: int = 8,
+    batch_size: int = 256,
+    seed: int = 0,
+) -> Run:
+    """The `Run` of one configuration from `suggest_mlp`: a two-hidden-layer MLP, AdamW. Chapter 7.
+
+    `config` holds `lr`, `width`, `dropout` and `weight_decay` (a trial's `params`, or
+    `study.best_params`), so the best configuration of a search can be trained again with `train`.
+    """
+    missing = {"lr", "width", "dropout", "weight_decay"} - set(config)
+    if missing:
+        raise ValueError(f"config lacks {sorted(missing)}; expected the keys of suggest_mlp")
+    width, dropout = int(config["width"]), float(config["dropout"])
+    return Run(
+        make_model=lambda: MLP([num_features, width, width, num_classes], dropout=dropout),
+        lr=float(config["lr"]), weight_decay=float(config["weight_decay"]), optimizer="adamw",
+        num_epochs=num_epochs, batch_size=batch_size, seed=seed,
+    )
 
 
 def mnist1d_objective(
     data: Split | None = None,
     *,
     num_epochs: int = 8,
-    batch_size: int = 128,
+    batch_size: int = 256,
     seed: int = 0,
     monitor: str = "val_accuracy",
 ) -> Callable[[optuna.trial.BaseTrial], float]:
-    """The chapter's objective: validation accuracy of an MNIST-1D MLP after `num_epochs` of AdamW.
+    """The chapter's objective: MNIST-1D validation accuracy after `num_epochs` epochs of AdamW.
 
-    Returns a function of a trial. The model is a two-hidden-layer MLP of the suggested width and
-    dropout (`suggest_mlp`), every trial starts from the same seed, and `PruningCallback` reports
-    each epoch to the trial. `data` defaults to MNIST-1D with 1,000 validation examples (the test
-    set is never touched by the search). Chapter 7.
+    Returns a function of a trial: it suggests a configuration (`suggest_mlp`), trains its
+    `mlp_run` from the same seed for every trial, reports each epoch to the trial through
+    `PruningCallback` and returns the last epoch's validation accuracy. `data` defaults to
+    MNIST-1D with 1,000 validation examples; the test set is never touched by the search.
+    Chapter 7.
     """
     data = load_mnist1d(num_val=1000) if data is None else data
     if not isinstance(data, Split):
@@ -123,19 +143,10 @@ def mnist1d_objective(
         raise ValueError("data has no validation set: the search must not score on the test set")
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
-        config = suggest_mlp(trial)
-        seed_everything(seed)
-        width = config["width"]
-        model = MLP([data.num_features, width, width, data.num_classes], dropout=config["dropout"])
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=config["lr"], weight_decay=config["weight_decay"]
-        )
-        history = fit(
-            model, data.X_train, data.y_train, loss_fn=F.cross_entropy, optimizer=optimizer,
-            num_epochs=num_epochs, batch_size=batch_size, validation=(data.X_val, data.y_val),
-            callbacks=[PruningCallback(trial, monitor)],
-        )
-        return history.last(monitor)
+        run = mlp_run(suggest_mlp(trial), data.num_features, data.num_classes,
+                      num_epochs=num_epochs, batch_size=batch_size, seed=seed)
+        result = train(run, data, callbacks=[PruningCallback(trial, monitor)])
+        return result.history.last(monitor)
 
     return objective
 
@@ -184,7 +195,7 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {
     "mnist1d-mlp": Objective(
         "maximize", lambda data: mnist1d_objective(data),
-        "validation accuracy of an MNIST-1D MLP after 8 epochs (lr, width, dropout, weight decay)",
+        "MNIST-1D validation accuracy of an MLP after 8 epochs (lr, width, dropout, weight decay)",
     ),
     "synthetic": Objective(
         "maximize", lambda data: synthetic_objective(),
@@ -336,6 +347,15 @@ SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
 }
 
 
+def trial_seed(seed: int, number: int) -> int:
+    """The sampler seed of trial `number` of a worker started with `seed`. Chapter 7.
+
+    Distinct for distinct pairs (`seed + number` would give worker 0's trial 1 and worker 1's
+    trial 0 the same random configuration).
+    """
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
+
+
 class _OverBudget(Exception):
     """Raised inside a trial that another worker's trial made one too many."""
 
@@ -368,8 +388,9 @@ def run_worker(
     before any work. On a database storage, heartbeats are on by default (every 10 s): a worker
     whose remaining budget is all running elsewhere waits, fails the trials of dead workers (no
     heartbeat for `grace_period` s) and runs their replacements. Each trial records the worker that
-    ran it in the user attribute `worker` (host:pid). The sampler is reseeded from `seed` plus the
-    trial number, so workers started with the same seed do not repeat each other. Chapter 7.
+    ran it in the user attribute `worker` (host:pid). The sampler is reseeded for each trial from
+    `seed` and the trial number (`trial_seed`), so that no two workers repeat each other, whether
+    started with the same seed or different ones. Chapter 7.
     """
     if isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1:
         raise WorkerError(f"trials must be a positive whole number, got {n_trials!r}")
@@ -403,7 +424,7 @@ def run_worker(
         if len(earlier) >= n_trials:
             trial.set_user_attr("over_budget", True)
             raise _OverBudget(f"trial {trial.number} is over the study's budget of {n_trials}")
-        study.sampler = SAMPLERS[sampler](seed + trial.number)
+        study.sampler = SAMPLERS[sampler](trial_seed(seed, trial.number))
         return function(trial)
 
     while True:
@@ -431,7 +452,8 @@ def run_worker(
             trial = mine[-1]
             log(f"worker {worker_id}: trial {trial.number} {trial.state.name.lower()}"
                 + (f", value {trial.value:.4g}" if trial.value is not None else ""))
-    log(f"worker {worker_id}: ran {ran} trials; the study holds {finished} finished trials")
+    log(f"worker {worker_id}: ran {ran} trials; the study holds {finished} finished trials"
+        + (f" and {taken - finished} running elsewhere" if taken > finished else ""))
     return ran
 
 

@@ -305,3 +305,31 @@ def test_penalty_terms_compute_the_weighted_penalties():
         l1_code_term(-1.0)
     with pytest.raises(ValueError, match="rho"):
         sparsity_term(1.0, 1.0)
+
+
+# ---- training through the course's one training function, and the exercises -------------------
+
+def test_autoencoder_trains_through_fit_with_corruption_and_logged_penalties():
+    from functools import partial
+
+    from course_lib.training import fit
+
+    torch.manual_seed(0)
+    X = torch.rand(64, 6)
+    model = fully_connected_autoencoder([6, 4], code_activation=nn.Sigmoid)
+    history = fit(
+        model, X, None, loss_fn=reconstruction_loss, num_epochs=3, batch_size=16,
+        optimizer=torch.optim.Adam(model.parameters(), lr=1e-2),
+        transform=partial(corrupt, kind="masking", level=0.3),
+        penalties={"sparsity": sparsity_term(0.1, 1.0), "contractive": contractive_term(0.1)},
+    )
+    assert {"loss", "sparsity", "contractive"} <= set(history.keys())
+    assert all(math.isfinite(v) for v in history["loss"])
+
+
+def test_exercises_self_test():
+    from course_lib.grading import exercises_of, self_test
+
+    ids = [e.id for chapter in ("autoencoders", "regularized") for e in exercises_of(chapter)]
+    assert len(ids) >= 8
+    assert self_test(ids) == []

@@ -1,4 +1,5 @@
 """course_lib.checks, and that the library's public functions use it: bools, floats, negatives."""
+
 from __future__ import annotations
 
 import math
@@ -18,19 +19,37 @@ from course_lib.layers import BatchNorm1d
 
 # ---- the checks themselves -------------------------------------------------------------------
 
-@pytest.mark.parametrize("check, good, expected", [
-    (checks.positive_int, 3, 3), (checks.positive_int, np.int64(3), 3),
-    (checks.non_negative_int, 0, 0), (checks.positive_float, 2, 2.0), (checks.positive_float, 1e-3, 1e-3),
-    (checks.non_negative_float, 0, 0.0), (checks.fraction, 0.0, 0.0), (checks.fraction, 0.5, 0.5),
-    (checks.probability, 1, 1.0),
-])
+
+@pytest.mark.parametrize(
+    "check, good, expected",
+    [
+        (checks.positive_int, 3, 3),
+        (checks.positive_int, np.int64(3), 3),
+        (checks.non_negative_int, 0, 0),
+        (checks.positive_float, 2, 2.0),
+        (checks.positive_float, 1e-3, 1e-3),
+        (checks.non_negative_float, 0, 0.0),
+        (checks.fraction, 0.0, 0.0),
+        (checks.fraction, 0.5, 0.5),
+        (checks.probability, 1, 1.0),
+    ],
+)
 def test_checks_return_the_value_as_a_plain_number(check, good, expected):
     value = check("x", good)
     assert value == expected and type(value) is type(expected)
 
 
-@pytest.mark.parametrize("check", [checks.positive_int, checks.non_negative_int, checks.positive_float,
-                                   checks.non_negative_float, checks.fraction, checks.probability])
+@pytest.mark.parametrize(
+    "check",
+    [
+        checks.positive_int,
+        checks.non_negative_int,
+        checks.positive_float,
+        checks.non_negative_float,
+        checks.fraction,
+        checks.probability,
+    ],
+)
 @pytest.mark.parametrize("bad", [True, False, "1", None, [1]])
 def test_bools_and_non_numbers_are_type_errors_that_are_also_value_errors(check, bad):
     with pytest.raises(ArgumentTypeError, match=r"^width must be .*, got ") as error:
@@ -47,15 +66,22 @@ def test_integer_checks_reject_floats_even_whole_ones(check, bad):
         check("num_epochs", bad)
 
 
-@pytest.mark.parametrize("check, bad, wanted", [
-    (checks.positive_int, 0, "a positive integer"), (checks.positive_int, -3, "a positive integer"),
-    (checks.non_negative_int, -1, "a non-negative integer"),
-    (checks.positive_float, 0.0, "a positive number"), (checks.positive_float, -1e-3, "a positive number"),
-    (checks.positive_float, math.nan, "a positive number"), (checks.positive_float, math.inf, "a finite positive number"),
-    (checks.non_negative_float, -0.1, "a non-negative number"),
-    (checks.fraction, 1.0, r"a fraction in \[0, 1\)"), (checks.fraction, -0.1, r"a fraction in \[0, 1\)"),
-    (checks.probability, 1.5, r"a number in \[0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "check, bad, wanted",
+    [
+        (checks.positive_int, 0, "a positive integer"),
+        (checks.positive_int, -3, "a positive integer"),
+        (checks.non_negative_int, -1, "a non-negative integer"),
+        (checks.positive_float, 0.0, "a positive number"),
+        (checks.positive_float, -1e-3, "a positive number"),
+        (checks.positive_float, math.nan, "a positive number"),
+        (checks.positive_float, math.inf, "a finite positive number"),
+        (checks.non_negative_float, -0.1, "a non-negative number"),
+        (checks.fraction, 1.0, r"a fraction in \[0, 1\)"),
+        (checks.fraction, -0.1, r"a fraction in \[0, 1\)"),
+        (checks.probability, 1.5, r"a number in \[0, 1\]"),
+    ],
+)
 def test_out_of_range_values_are_value_errors_naming_what_was_expected(check, bad, wanted):
     with pytest.raises(ValueError, match=f"lr must be {wanted}") as error:
         check("lr", bad)
@@ -69,8 +95,14 @@ def test_integer_bounds_positive_ints_one_of_module_and_tensor():
     with pytest.raises(ValueError, match=r"in \[0, 9\]"):
         checks.integer("k", 10, minimum=0, maximum=9)
     assert checks.positive_ints("sizes", (4, np.int64(8), 2), min_length=2) == [4, 8, 2]
-    for bad, error in [([4], ValueError), ([4, 0], ValueError), ([4, True], TypeError), ([4, 2.0], TypeError),
-                       ("42", TypeError), (7, TypeError)]:
+    for bad, error in [
+        ([4], ValueError),
+        ([4, 0], ValueError),
+        ([4, True], TypeError),
+        ([4, 2.0], TypeError),
+        ("42", TypeError),
+        (7, TypeError),
+    ]:
         with pytest.raises(error, match="sizes must be a sequence of at least 2 positive integers"):
             checks.positive_ints("sizes", bad, min_length=2)
     assert checks.one_of("scheme", "he", ("he", "glorot")) == "he"
@@ -84,7 +116,7 @@ def test_integer_bounds_positive_ints_one_of_module_and_tensor():
         checks.tensor("x", torch.arange(3), floating=True)
 
 
-# ---- every public entry point rejects bools, floats and negatives where it wants a count ----------
+# ---- every public entry point rejects bools, floats and negatives where it wants a count ------
 
 CALLS = {
     "MLP sizes": lambda v: cl.MLP([4, v, 2]),
@@ -130,9 +162,21 @@ def test_the_bug_of_issue_9_fit_refuses_a_bool_epoch_count():
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     for bad in (True, 2.0, 0):
         with pytest.raises(ValueError, match="num_epochs must be a positive integer"):
-            cl.fit(model, X, y, loss_fn=torch.nn.functional.cross_entropy,
-                   optimizer=optimizer, num_epochs=bad)
-    for field, bad in [("num_epochs", True), ("batch_size", 0), ("lr", -1.0), ("seed", 1.5),
-                       ("momentum", True), ("target", "labels")]:
+            cl.fit(
+                model,
+                X,
+                y,
+                loss_fn=torch.nn.functional.cross_entropy,
+                optimizer=optimizer,
+                num_epochs=bad,
+            )
+    for field, bad in [
+        ("num_epochs", True),
+        ("batch_size", 0),
+        ("lr", -1.0),
+        ("seed", 1.5),
+        ("momentum", True),
+        ("target", "labels"),
+    ]:
         with pytest.raises(ValueError, match=field):
             cl.Run(lambda: nn.Linear(3, 2), **{field: bad})

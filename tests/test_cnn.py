@@ -1,4 +1,5 @@
 """Tests of course_lib.cnn: layer arithmetic against PyTorch's own layers and closed forms."""
+
 from __future__ import annotations
 
 import itertools
@@ -15,15 +16,13 @@ from course_lib.cnn import (
     DepthwiseSeparableConv2d,
     conv_output_size,
     count_multiply_adds,
-    count_parameters,
-    input_gradient_map,
-    measure_receptive_field,
-    receptive_field,
-    receptive_field_steps,
 )
+from course_lib.models import count_parameters
+from course_lib.receptive_fields import receptive_field
 
 
 # ---- conv_output_size ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "size, kernel, stride, padding, dilation, expected",
@@ -35,7 +34,9 @@ def test_conv_output_size_closed_forms(size, kernel, stride, padding, dilation, 
 
 def test_conv_output_size_matches_conv1d_on_a_grid():
     checked = 0
-    for size, k, s, p, d in itertools.product((1, 2, 5, 8, 13), (1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2, 3)):
+    for size, k, s, p, d in itertools.product(
+        (1, 2, 5, 8, 13), (1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (1, 2, 3)
+    ):
         conv = nn.Conv1d(1, 1, k, stride=s, padding=p, dilation=d)
         try:
             actual = conv(torch.zeros(1, 1, size)).shape[-1]
@@ -54,9 +55,13 @@ def test_conv_output_size_matches_conv2d_and_pooling():
         h, w = rng.randint(3, 20), rng.randint(3, 20)
         k, s, d = rng.randint(1, 3), rng.randint(1, 3), rng.randint(1, 2)
         p = rng.randint(0, k // 2)
-        out = nn.Conv2d(2, 3, k, stride=s, padding=p, dilation=d)(torch.zeros(1, 2, h, w)).shape[-2:]
+        out = nn.Conv2d(2, 3, k, stride=s, padding=p, dilation=d)(torch.zeros(1, 2, h, w)).shape[
+            -2:
+        ]
         assert (conv_output_size(h, k, s, p, d), conv_output_size(w, k, s, p, d)) == tuple(out)
-        pooled = nn.MaxPool2d(k, stride=s, padding=p, dilation=d)(torch.zeros(1, 1, h, w)).shape[-2:]
+        pooled = nn.MaxPool2d(k, stride=s, padding=p, dilation=d)(torch.zeros(1, 1, h, w)).shape[
+            -2:
+        ]
         assert (conv_output_size(h, k, s, p, d), conv_output_size(w, k, s, p, d)) == tuple(pooled)
 
 
@@ -72,9 +77,16 @@ def test_conv_output_size_string_padding():
 @pytest.mark.parametrize(
     "args, match",
     [
-        ((0, 3), "size"), ((10, 0), "kernel_size"), ((10, 3, 0), "stride"), ((10, 3, 1, -1), "padding"),
-        ((10, 3, 1, 0, 0), "dilation"), ((10.0, 3), "size"), ((10, True), "kernel_size"),
-        ((10, 3, 1, "full"), "padding"), ((4, 5), "empty"), ((4, 3, 1, 0, 2), "empty"),
+        ((0, 3), "size"),
+        ((10, 0), "kernel_size"),
+        ((10, 3, 0), "stride"),
+        ((10, 3, 1, -1), "padding"),
+        ((10, 3, 1, 0, 0), "dilation"),
+        ((10.0, 3), "size"),
+        ((10, True), "kernel_size"),
+        ((10, 3, 1, "full"), "padding"),
+        ((4, 5), "empty"),
+        ((4, 3, 1, 0, 2), "empty"),
     ],
 )
 def test_conv_output_size_rejects_bad_input(args, match):
@@ -83,6 +95,7 @@ def test_conv_output_size_rejects_bad_input(args, match):
 
 
 # ---- count_parameters and multiply-adds -------------------------------------------------------
+
 
 def test_count_parameters_closed_forms():
     assert count_parameters(nn.Conv2d(32, 64, 3, bias=False)) == 18_432
@@ -97,7 +110,9 @@ def test_count_parameters_closed_forms():
         count_parameters([nn.Linear(2, 2)])
 
 
-@pytest.mark.parametrize("c_in, c_out, k", [(32, 64, 3), (3, 16, 5), (16, 16, 3), (8, 128, 7), (1, 4, 1)])
+@pytest.mark.parametrize(
+    "c_in, c_out, k", [(32, 64, 3), (3, 16, 5), (16, 16, 3), (8, 128, 7), (1, 4, 1)]
+)
 def test_depthwise_separable_ratio_matches_formula(c_in, c_out, k):
     standard = nn.Conv2d(c_in, c_out, k, padding=k // 2, bias=False)
     separable = DepthwiseSeparableConv2d(c_in, c_out, k, padding=k // 2)
@@ -119,86 +134,8 @@ def test_count_multiply_adds_linear_and_errors():
         count_multiply_adds("model", (1, 4))
 
 
-# ---- receptive fields ---------------------------------------------------------------------------
-
-def test_receptive_field_closed_forms():
-    three = nn.Sequential(*[m for _ in range(3) for m in (nn.Conv2d(4, 4, 3), nn.ReLU())])
-    assert receptive_field(three) == 7
-    assert receptive_field(nn.Sequential(nn.Conv2d(1, 1, 3), nn.MaxPool2d(2), nn.Conv2d(1, 1, 3))) == 8
-    assert receptive_field(CNN1d().features) == 17
-    assert receptive_field(nn.Sequential(nn.ReLU())) == 1
-    # VGG16 (Simonyan & Zisserman 2014): 212 at pool5
-    layers, c = [], 3
-    for v in [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]:
-        layers += [nn.MaxPool2d(2)] if v == "M" else [nn.Conv2d(c, 1, 3, padding=1), nn.ReLU()]
-        c = 1
-    vgg = nn.Sequential(*layers)
-    assert receptive_field(vgg) == 212
-    assert [s.r for s in receptive_field_steps(vgg)][:3] == [3, 5, 6]
-
-
-def test_receptive_field_along_each_axis_and_nested():
-    model = nn.Sequential(nn.Conv2d(1, 1, (3, 5)), nn.Sequential(nn.BatchNorm2d(1), nn.Conv2d(1, 1, (1, 3), stride=2)),
-                          nn.Dropout(0.1), nn.AvgPool2d((2, 3)))
-    assert receptive_field(model, axis=0) == 3 + 0 + 1 * 2
-    assert receptive_field(model, axis=1) == 5 + 2 + 2 * 2
-    assert measure_receptive_field(model, (1, 20, 30), axis=0) == 5
-    assert measure_receptive_field(model, (1, 20, 30), axis=1) == 11
-
-
-def _random_stack(rng: random.Random, dims: int) -> nn.Sequential:
-    conv, pool_max, pool_avg = ((nn.Conv1d, nn.MaxPool1d, nn.AvgPool1d) if dims == 1 else (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d))
-    layers, c, max_pools = [], 1, 0
-    for _ in range(rng.randint(1, 5)):
-        kind = rng.choice(["conv", "conv", "conv", "max", "avg"])
-        if kind == "conv":
-            c_out = rng.randint(2, 4)
-            layers += [conv(c, c_out, rng.choice([1, 2, 3, 5]), stride=rng.choice([1, 1, 2]),
-                            dilation=rng.choice([1, 1, 2]), padding=rng.randint(0, 1)),
-                       rng.choice([nn.LeakyReLU(0.1), nn.Tanh(), nn.Identity()])]  # a narrow ReLU stack can be dead
-            c = c_out
-        elif kind == "max" and max_pools < 2:
-            layers.append(pool_max(rng.choice([2, 3]), stride=rng.choice([1, 2])))
-            max_pools += 1
-        else:
-            layers.append(pool_avg(rng.choice([2, 3]), stride=rng.choice([1, 2])))
-    return nn.Sequential(*layers)
-
-
-@pytest.mark.parametrize("dims", [1, 2])
-def test_receptive_field_equals_the_gradient_measured_one_on_random_stacks(dims):
-    rng = random.Random(dims)
-    torch.manual_seed(dims)
-    for _ in range(25 if dims == 1 else 10):
-        stack = _random_stack(rng, dims)
-        r = receptive_field(stack)
-        size = 2 * r + 8 * max(s.j for s in receptive_field_steps(stack)) + 8
-        shape = (1, size) if dims == 1 else (1, size, 2 * r + 8)
-        assert measure_receptive_field(stack, shape, num_samples=64) == r, stack
-
-
-def test_receptive_field_rejects_what_it_cannot_reason_about():
-    with pytest.raises(ValueError, match="Flatten"):
-        receptive_field(nn.Sequential(nn.Conv1d(1, 1, 3), nn.Flatten(), nn.Linear(8, 2)))
-    with pytest.raises(ValueError, match="AdaptiveAvgPool2d"):
-        receptive_field(CNN2d().features.append(nn.AdaptiveAvgPool2d(1)))
-    with pytest.raises(TypeError):
-        receptive_field([nn.Conv1d(1, 1, 3)])
-    with pytest.raises(ValueError, match="axis"):
-        receptive_field(nn.Sequential(nn.Conv1d(1, 1, 3)), axis=1)
-    assert receptive_field(nn.Conv1d(1, 1, 5, dilation=2)) == 9  # a single layer is accepted too
-
-
-def test_input_gradient_map_shapes_and_errors():
-    stack = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU())
-    assert input_gradient_map(stack, (1, 9, 11)).shape == (9, 11)
-    with pytest.raises(ValueError, match="input_shape"):
-        input_gradient_map(stack, (9, 11, 1, 1))
-    with pytest.raises(ValueError, match="output"):
-        input_gradient_map(nn.Sequential(nn.Conv1d(1, 1, 3), nn.Flatten()), (1, 10))
-
-
 # ---- models -----------------------------------------------------------------------------------
+
 
 def test_models_shapes():
     torch.manual_seed(0)
@@ -221,4 +158,6 @@ def test_depthwise_separable_equals_a_rank_one_standard_convolution():
     pointwise = block.pointwise.weight  # (C_out, C_in, 1, 1)
     weight = pointwise * depthwise.transpose(0, 1)  # (C_out, C_in, K, K): W[o, i] = P[o, i] D[i]
     x = torch.randn(2, 3, 7, 7, dtype=torch.float64)
-    torch.testing.assert_close(block(x), nn.functional.conv2d(x, weight, padding=1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        block(x), nn.functional.conv2d(x, weight, padding=1), rtol=1e-12, atol=1e-12
+    )

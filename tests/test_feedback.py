@@ -161,7 +161,7 @@ def test_receptive_field_plot_shows_the_whole_field():
     import matplotlib
 
     matplotlib.use("Agg")
-    from course_lib.cnn import plot_receptive_field
+    from course_lib.receptive_fields import plot_receptive_field
 
     ax = plot_receptive_field(6, kernel_size=3, stride=2)
     assert "receptive field 127" in ax.get_title()

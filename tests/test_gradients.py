@@ -1,7 +1,8 @@
-"""Tests of course_lib.gradients (against PyTorch and closed forms) and of the chapter 3 exercises."""
+"""Tests of course_lib.gradients (against PyTorch and closed forms) and of the chapter 3
+exercises."""
+
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
@@ -35,16 +36,25 @@ def _data(n: int = 32, d: int = 12, k: int = 4, seed: int = 0) -> tuple[torch.Te
 
 # ---- deep_mlp ---------------------------------------------------------------------------------
 
+
 def test_deep_mlp_has_depth_linear_layers_of_the_given_width():
     model = deep_mlp(12, 4, depth=6, width=16, activation=nn.Tanh)
     linears = model.linear_layers
     assert len(linears) == 6
-    assert [(m.in_features, m.out_features) for m in linears] == [(12, 16)] + [(16, 16)] * 4 + [(16, 4)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(12, 16)] + [(16, 16)] * 4 + [
+        (16, 4)
+    ]
     assert sum(isinstance(m, nn.Tanh) for m in model) == 5
 
 
-@pytest.mark.parametrize("scheme, variance", [("he", lambda i, o: 2 / i), ("glorot", lambda i, o: 2 / (i + o)),
-                                            ("default", lambda i, o: 1 / (3 * i))])
+@pytest.mark.parametrize(
+    "scheme, variance",
+    [
+        ("he", lambda i, o: 2 / i),
+        ("glorot", lambda i, o: 2 / (i + o)),
+        ("default", lambda i, o: 1 / (3 * i)),
+    ],
+)
 def test_deep_mlp_initializes_with_the_scheme_variance(scheme, variance):
     torch.manual_seed(0)
     model = deep_mlp(400, 10, depth=3, width=400, scheme=scheme)
@@ -63,12 +73,17 @@ def test_deep_mlp_rejects_bad_arguments():
 
 # ---- layer_gradient_norms, first_last_ratio ---------------------------------------------------
 
+
 def test_layer_gradient_norms_match_a_manual_backward_pass():
     X, y = _data()
     torch.manual_seed(1)
     model = deep_mlp(12, 4, depth=4, width=8, activation=nn.Sigmoid)
     norms = layer_gradient_norms(model, X, y)
-    assert list(norms) == linear_weight_names(model) == ["1.weight", "3.weight", "5.weight", "7.weight"]
+    assert (
+        list(norms)
+        == linear_weight_names(model)
+        == ["1.weight", "3.weight", "5.weight", "7.weight"]
+    )
     model.zero_grad()
     F.cross_entropy(model(X), y).backward()
     expected = [m.weight.grad.norm().item() for m in model.linear_layers]
@@ -96,7 +111,9 @@ def test_layer_gradient_norms_reports_layers_without_a_gradient_as_none():
     with pytest.raises(ValueError, match="no gradient"):
         first_last_ratio(norms)
     cut = nn.Sequential(nn.Linear(12, 4), _Step())  # no parameter reaches the loss at all
-    assert layer_gradient_norms(cut, X, y.float()[:, None].expand(-1, 4), F.mse_loss) == {"0.weight": None}
+    assert layer_gradient_norms(cut, X, y.float()[:, None].expand(-1, 4), F.mse_loss) == {
+        "0.weight": None
+    }
     torch.manual_seed(0)
     sign = cl.MLP([12, 8, 4], activation=lambda: _SignStep())  # reached by autograd, derivative 0
     assert layer_gradient_norms(sign, X, y)["1.weight"] == 0.0
@@ -132,13 +149,18 @@ def test_sigmoid_gradients_vanish_and_he_relu_gradients_do_not():
     """The chapter's headline, in miniature: first/last ratio by activation and initialization."""
     X, y = _data(n=64, d=16, k=4)
     torch.manual_seed(0)
-    sigmoid = first_last_ratio(layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, activation=nn.Sigmoid), X, y))
+    sigmoid = first_last_ratio(
+        layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, activation=nn.Sigmoid), X, y)
+    )
     torch.manual_seed(0)
-    relu_he = first_last_ratio(layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, scheme="he"), X, y))
+    relu_he = first_last_ratio(
+        layer_gradient_norms(deep_mlp(16, 4, depth=12, width=32, scheme="he"), X, y)
+    )
     assert sigmoid < 1e-5 and 0.1 < relu_he < 10
 
 
 # ---- ResidualMLP ------------------------------------------------------------------------------
+
 
 def test_residual_mlp_shapes_and_skip_connections():
     torch.manual_seed(0)
@@ -159,11 +181,14 @@ def test_residual_mlp_shapes_and_skip_connections():
 def test_residual_connections_keep_deep_sigmoid_gradients_alive():
     X, y = _data(n=64, d=16, k=4)
     torch.manual_seed(0)
-    ratio = first_last_ratio(layer_gradient_norms(ResidualMLP(16, 4, num_blocks=18, activation=nn.Sigmoid), X, y))
+    ratio = first_last_ratio(
+        layer_gradient_norms(ResidualMLP(16, 4, num_blocks=18, activation=nn.Sigmoid), X, y)
+    )
     assert ratio > 1e-2
 
 
 # ---- ClipGradNorm, UpdateNormRecorder ---------------------------------------------------------
+
 
 def test_clip_callback_bounds_the_sgd_update_by_lr_times_max_norm():
     X, y = _data(n=64)
@@ -171,12 +196,22 @@ def test_clip_callback_bounds_the_sgd_update_by_lr_times_max_norm():
     model = deep_mlp(12, 4, depth=8, width=16, activation=nn.Identity, scheme="normal", gain=3.0)
     clip, updates = ClipGradNorm(0.5), UpdateNormRecorder()
     lr = 0.01
-    history = cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=lr),
-                     num_epochs=3, batch_size=16, callbacks=[clip, updates])
+    history = cl.fit(
+        model,
+        X,
+        y,
+        loss_fn=F.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=lr),
+        num_epochs=3,
+        batch_size=16,
+        callbacks=[clip, updates],
+    )
     assert not history.diverged
     assert len(clip.norms) == 12 and len(updates.norms) == 11
     assert max(clip.norms) > 100  # the gradients explode ...
-    assert max(updates.norms) <= lr * 0.5 * (1 + 1e-4)  # ... but no step is longer than lr * max_norm
+    assert max(updates.norms) <= lr * 0.5 * (
+        1 + 1e-4
+    )  # ... but no step is longer than lr * max_norm
     assert_close(updates.norms[0], lr * 0.5, rtol=1e-3, atol=0.0)
 
 
@@ -215,6 +250,7 @@ def test_update_norm_recorder_measures_lr_times_gradient_norm_for_plain_sgd():
 
 # ---- the exercises' references against PyTorch and closed forms -------------------------------
 
+
 def test_clip_by_global_norm_matches_torch_clip_grad_norm():
     g = torch.Generator().manual_seed(0)
     for max_norm, scale in [(1.0, 10.0), (5.0, 10.0), (1.0, 0.01)]:
@@ -225,7 +261,12 @@ def test_clip_by_global_norm_matches_torch_clip_grad_norm():
         torch.nn.utils.clip_grad_norm_(params, max_norm)
         for p, clipped in zip(params, clip_by_global_norm(grads, max_norm)):
             assert_close(clipped, p.grad)
-    assert_close(clip_by_global_norm([torch.tensor([3.0, 4.0])], 1.0)[0], torch.tensor([0.6, 0.8]), rtol=1e-5, atol=1e-6)
+    assert_close(
+        clip_by_global_norm([torch.tensor([3.0, 4.0])], 1.0)[0],
+        torch.tensor([0.6, 0.8]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_sigmoid_chain_derivative_matches_autograd_and_the_quarter_bound():
@@ -248,7 +289,9 @@ def test_init_std_matches_torch_init():
     assert_close(w.std().item(), init_std("glorot", 500, 300), rtol=0.01, atol=0.0)
     nn.init.kaiming_normal_(w, nonlinearity="relu")
     assert_close(w.std().item(), init_std("he", 500, 300), rtol=0.01, atol=0.0)
-    assert_close(nn.Linear(500, 300).weight.std().item(), init_std("default", 500, 300), rtol=0.01, atol=0.0)
+    assert_close(
+        nn.Linear(500, 300).weight.std().item(), init_std("default", 500, 300), rtol=0.01, atol=0.0
+    )
     with pytest.raises(ValueError):
         init_std("lecun", 1, 1)
 
@@ -257,8 +300,12 @@ def test_weight_gradient_norms_reference_matches_the_library():
     X, y = _data()
     torch.manual_seed(0)
     model = deep_mlp(12, 4, depth=4, width=8, activation=nn.Tanh)
-    assert_close(weight_gradient_norms(model, X, y).tolist(), list(layer_gradient_norms(model, X, y).values()),
-                 rtol=1e-6, atol=0.0)
+    assert_close(
+        weight_gradient_norms(model, X, y).tolist(),
+        list(layer_gradient_norms(model, X, y).values()),
+        rtol=1e-6,
+        atol=0.0,
+    )
 
 
 def test_chapter_3_exercises_pass_their_self_test():

@@ -1,4 +1,6 @@
-"""Tests of course_lib.layers against torch.nn.BatchNorm1d and closed forms, and of the chapter 4 exercises."""
+"""Tests of course_lib.layers against torch.nn.BatchNorm1d and closed forms, and of the
+chapter 4 exercises."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,12 +15,20 @@ from course_lib.layers import BatchNorm1d, batchnorm_layers, fold_batchnorm, fol
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
 
-def _pair(num_features: int, momentum: float | None, seed: int = 0) -> tuple[BatchNorm1d, nn.BatchNorm1d]:
+def _pair(
+    num_features: int, momentum: float | None, seed: int = 0
+) -> tuple[BatchNorm1d, nn.BatchNorm1d]:
     """Ours and PyTorch's layer with the same non-trivial scale and shift."""
     g = torch.Generator().manual_seed(seed)
-    ours, theirs = BatchNorm1d(num_features, momentum=momentum), nn.BatchNorm1d(num_features, momentum=momentum)
+    ours, theirs = (
+        BatchNorm1d(num_features, momentum=momentum),
+        nn.BatchNorm1d(num_features, momentum=momentum),
+    )
     with torch.no_grad():
-        gamma, beta = 1 + 0.5 * torch.randn(num_features, generator=g), torch.randn(num_features, generator=g)
+        gamma, beta = (
+            1 + 0.5 * torch.randn(num_features, generator=g),
+            torch.randn(num_features, generator=g),
+        )
         for layer in (ours, theirs):
             layer.weight.copy_(gamma)
             layer.bias.copy_(beta)
@@ -40,7 +50,9 @@ def test_matches_pytorch_over_several_steps_in_training_and_eval_mode(shape, mom
     ours, theirs = _pair(shape[1], momentum)
     g = torch.Generator().manual_seed(1)
     for _ in range(4):
-        x = 3 * torch.randn(shape, generator=g) + torch.randn(shape[1], *([1] * (len(shape) - 2)), generator=g)
+        x = 3 * torch.randn(shape, generator=g) + torch.randn(
+            shape[1], *([1] * (len(shape) - 2)), generator=g
+        )
         w = torch.randn(shape, generator=g)
         for a, b in zip(_step(ours, x, w), _step(theirs, x, w)):
             assert_close(a, b, **TOL)
@@ -69,10 +81,15 @@ def test_state_dict_names_are_pytorchs_and_load_both_ways():
 def test_the_chapter_example_in_closed_form():
     layer = BatchNorm1d(1)
     y = layer(torch.tensor([[1.0], [2.0], [3.0], [6.0]]))  # mean 3, biased var 3.5, unbiased 14/3
-    assert_close(y.detach().flatten(), (torch.tensor([1.0, 2.0, 3.0, 6.0]) - 3) / torch.sqrt(torch.tensor(3.5 + 1e-5)))
+    assert_close(
+        y.detach().flatten(),
+        (torch.tensor([1.0, 2.0, 3.0, 6.0]) - 3) / torch.sqrt(torch.tensor(3.5 + 1e-5)),
+    )
     assert_close(layer.running_mean, torch.tensor([0.3]))
     assert_close(layer.running_var, torch.tensor([0.9 + 0.1 * 14 / 3]))
-    assert_close(y.detach().flatten(), torch.tensor([-1.069, -0.535, 0.0, 1.604]), rtol=0, atol=1e-3)
+    assert_close(
+        y.detach().flatten(), torch.tensor([-1.069, -0.535, 0.0, 1.604]), rtol=0, atol=1e-3
+    )
 
 
 def test_momentum_none_is_the_cumulative_average_and_counts_batches():
@@ -82,7 +99,9 @@ def test_momentum_none_is_the_cumulative_average_and_counts_batches():
     for i, x in enumerate(batches, start=1):
         layer(x)
         assert int(layer.num_batches_tracked) == i
-        assert_close(layer.running_mean, torch.stack([b.mean(0) for b in batches[:i]]).mean(0), **TOL)
+        assert_close(
+            layer.running_mean, torch.stack([b.mean(0) for b in batches[:i]]).mean(0), **TOL
+        )
         assert_close(layer.running_var, torch.stack([b.var(0) for b in batches[:i]]).mean(0), **TOL)
     layer.reset_running_stats()  # the average starts afresh
     layer(batches[-1])
@@ -115,7 +134,10 @@ def test_bad_num_features(bad):
         BatchNorm1d(bad)
 
 
-@pytest.mark.parametrize("kwargs", [{"eps": 0}, {"eps": -1e-5}, {"momentum": 1.5}, {"momentum": -0.1}, {"momentum": "0.1"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"eps": 0}, {"eps": -1e-5}, {"momentum": 1.5}, {"momentum": -0.1}, {"momentum": "0.1"}],
+)
 def test_bad_eps_or_momentum(kwargs):
     with pytest.raises(ValueError):
         BatchNorm1d(3, **kwargs)
@@ -216,7 +238,14 @@ def test_fold_network_computes_the_same_function_with_fewer_parameters(kind):
     state = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
     folded = fold_network(model)
-    assert [type(m).__name__ for m in folded] == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    assert [type(m).__name__ for m in folded] == [
+        "Flatten",
+        "Linear",
+        "ReLU",
+        "Linear",
+        "ReLU",
+        "Linear",
+    ]
     assert not folded.training
     x = torch.randn(10, 6)
     assert_close(folded(x), model(x), **TOL)

@@ -1,4 +1,6 @@
-"""course_lib's foundation modules: data, reproducibility, training, diagnostics, models, plotting."""
+"""course_lib's foundation modules: data, reproducibility, training, diagnostics, models,
+plotting."""
+
 from __future__ import annotations
 
 import math
@@ -19,6 +21,7 @@ from course_lib.diagnostics import _stats
 
 # ---- data ----------------------------------------------------------------------------------
 
+
 def test_digits_split_sizes_ranges_and_determinism():
     d = cl.load_digits()
     assert len(d.X_train) + len(d.X_val) + len(d.X_test) == 1797
@@ -35,7 +38,11 @@ def test_mnist1d_matches_the_paper_sizes_and_does_not_touch_numpy_rng():
     np.random.seed(123)
     d = cl.load_mnist1d(num_val=500)
     assert np.random.rand() == expected_next
-    assert d.X_train.shape == (3500, 40) and d.X_val.shape == (500, 40) and d.X_test.shape == (1000, 40)
+    assert (
+        d.X_train.shape == (3500, 40)
+        and d.X_val.shape == (500, 40)
+        and d.X_test.shape == (1000, 40)
+    )
     assert d.num_classes == 10
     assert abs(float(torch.cat([d.X_train, d.X_val, d.X_test]).std()) - 1.0) < 0.01  # standardised
 
@@ -56,18 +63,22 @@ def test_faces_and_synthetic_sets():
     assert moons.X_train.shape[1] == 2 and spirals.num_classes == 3
 
 
-@pytest.mark.parametrize("call", [
-    lambda: cl.load_digits(val_fraction=1.5),
-    lambda: cl.load_digits(val_fraction=0.5, test_fraction=0.5),
-    lambda: cl.load_mnist1d(num_val=-1),
-    lambda: cl.make_spirals(5),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: cl.load_digits(val_fraction=1.5),
+        lambda: cl.load_digits(val_fraction=0.5, test_fraction=0.5),
+        lambda: cl.load_mnist1d(num_val=-1),
+        lambda: cl.make_spirals(5),
+    ],
+)
 def test_data_bad_arguments_raise_value_error(call):
     with pytest.raises(ValueError, match="must"):
         call()
 
 
 # ---- reproducibility and environment --------------------------------------------------------
+
 
 def test_seed_everything_reproduces_torch_numpy_and_python():
     import random
@@ -94,6 +105,7 @@ def test_environment_report_names_versions():
 
 # ---- training -------------------------------------------------------------------------------
 
+
 def _linear_problem():
     g = torch.Generator().manual_seed(0)
     X = torch.randn(256, 5, generator=g)
@@ -105,10 +117,23 @@ def test_fit_recovers_a_linear_map_and_logs_every_epoch():
     cl.seed_everything(0)
     X, y = _linear_problem()
     model = nn.Linear(5, 1)
-    history = cl.fit(model, X, y, loss_fn=F.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-                     num_epochs=30, batch_size=32, metrics={}, validation=(X, y))
-    assert history.num_epochs == 30 and history["loss"][-1] < 1e-6 and history.last("val_loss") < 1e-6
-    torch.testing.assert_close(model.weight, torch.tensor([[1.0, -2.0, 0.5, 3.0, 0.0]]), atol=1e-3, rtol=0)
+    history = cl.fit(
+        model,
+        X,
+        y,
+        loss_fn=F.mse_loss,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        num_epochs=30,
+        batch_size=32,
+        metrics={},
+        validation=(X, y),
+    )
+    assert (
+        history.num_epochs == 30 and history["loss"][-1] < 1e-6 and history.last("val_loss") < 1e-6
+    )
+    torch.testing.assert_close(
+        model.weight, torch.tensor([[1.0, -2.0, 0.5, 3.0, 0.0]]), atol=1e-3, rtol=0
+    )
 
 
 def test_fit_equals_a_hand_written_loop():
@@ -118,8 +143,16 @@ def test_fit_equals_a_hand_written_loop():
     b = nn.Linear(5, 1)
     b.load_state_dict(a.state_dict())
     cl.seed_everything(1)
-    cl.fit(a, X, y, loss_fn=F.mse_loss, optimizer=torch.optim.SGD(a.parameters(), lr=0.05), num_epochs=3,
-           batch_size=50, metrics={})
+    cl.fit(
+        a,
+        X,
+        y,
+        loss_fn=F.mse_loss,
+        optimizer=torch.optim.SGD(a.parameters(), lr=0.05),
+        num_epochs=3,
+        batch_size=50,
+        metrics={},
+    )
     cl.seed_everything(1)
     optimizer = torch.optim.SGD(b.parameters(), lr=0.05)
     for _ in range(3):
@@ -143,8 +176,17 @@ def test_fit_reports_accuracy_validation_and_callbacks():
         def on_epoch_end(self, epoch, logs):
             epochs.append((epoch, logs["val_accuracy"]))
 
-    h = cl.fit(model, d.X_train, d.y_train, loss_fn=F.cross_entropy, optimizer=torch.optim.Adam(model.parameters(), 0.01),
-               num_epochs=20, batch_size=32, validation=(d.X_val, d.y_val), callbacks=[recorder, Count()])
+    h = cl.fit(
+        model,
+        d.X_train,
+        d.y_train,
+        loss_fn=F.cross_entropy,
+        optimizer=torch.optim.Adam(model.parameters(), 0.01),
+        num_epochs=20,
+        batch_size=32,
+        validation=(d.X_val, d.y_val),
+        callbacks=[recorder, Count()],
+    )
     assert h.last("val_accuracy") > 0.85 and [e for e, _ in epochs] == list(range(20))
     steps_per_epoch = math.ceil(len(d.X_train) / 32)
     assert recorder.steps == list(range(0, 20 * steps_per_epoch, 5))
@@ -156,26 +198,51 @@ def test_fit_reports_accuracy_validation_and_callbacks():
 def test_fit_stops_when_the_loss_diverges():
     X, y = _linear_problem()
     model = nn.Linear(5, 1)
-    h = cl.fit(model, X, y * 1e3, loss_fn=F.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=10.0),
-               num_epochs=50, metrics={})
+    h = cl.fit(
+        model,
+        X,
+        y * 1e3,
+        loss_fn=F.mse_loss,
+        optimizer=torch.optim.SGD(model.parameters(), lr=10.0),
+        num_epochs=50,
+        metrics={},
+    )
     assert h.diverged and h.num_epochs < 50
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"num_epochs": 0}, "num_epochs"),
-    ({"num_epochs": 1, "batch_size": 0}, "batch_size"),
-    ({"num_epochs": 1, "validation": (torch.zeros(2, 5),)}, "pair"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"num_epochs": 0}, "num_epochs"),
+        ({"num_epochs": 1, "batch_size": 0}, "batch_size"),
+        ({"num_epochs": 1, "validation": (torch.zeros(2, 5),)}, "pair"),
+    ],
+)
 def test_fit_bad_arguments(kwargs, message):
     X, y = _linear_problem()
     model = nn.Linear(5, 1)
     with pytest.raises((ValueError, TypeError), match=message):
-        cl.fit(model, X, y, loss_fn=F.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs)
+        cl.fit(
+            model,
+            X,
+            y,
+            loss_fn=F.mse_loss,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            **kwargs,
+        )
     with pytest.raises(ValueError, match="rows"):
-        cl.fit(model, X, y[:3], loss_fn=F.mse_loss, optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=1)
+        cl.fit(
+            model,
+            X,
+            y[:3],
+            loss_fn=F.mse_loss,
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+            num_epochs=1,
+        )
 
 
 # ---- diagnostics ----------------------------------------------------------------------------
+
 
 def test_gradient_norms_match_torch_and_require_backward():
     model = cl.MLP([4, 8, 3])
@@ -191,7 +258,9 @@ def test_gradient_norms_match_torch_and_require_backward():
 def test_activation_stats_saturation_and_dead_units():
     sigmoid_out = torch.sigmoid(torch.tensor([[-10.0, 0.0, 10.0, 0.1]]))
     stats = _stats(nn.Sigmoid(), sigmoid_out)
-    assert stats.saturated == pytest.approx(0.5)  # sigma'(+-10) = 4.5e-5 < 0.0025; sigma'(0), sigma'(0.1) are not
+    assert stats.saturated == pytest.approx(
+        0.5
+    )  # sigma'(+-10) = 4.5e-5 < 0.0025; sigma'(0), sigma'(0.1) are not
     relu = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     with torch.no_grad():
         relu[0].weight.zero_()
@@ -204,6 +273,7 @@ def test_activation_stats_saturation_and_dead_units():
 
 # ---- models ---------------------------------------------------------------------------------
 
+
 def test_mlp_structure_and_parameter_count():
     model = cl.MLP([40, 100, 10], activation=nn.Tanh, batch_norm=True, dropout=0.1)
     kinds = [type(m).__name__ for m in model]
@@ -214,11 +284,14 @@ def test_mlp_structure_and_parameter_count():
         cl.MLP([10])
 
 
-@pytest.mark.parametrize("scheme, variance", [
-    ("glorot", lambda fi, fo: 2 / (fi + fo)),
-    ("he", lambda fi, fo: 2 / fi),
-    ("default", lambda fi, fo: 1 / (3 * fi)),
-])
+@pytest.mark.parametrize(
+    "scheme, variance",
+    [
+        ("glorot", lambda fi, fo: 2 / (fi + fo)),
+        ("he", lambda fi, fo: 2 / fi),
+        ("default", lambda fi, fo: 1 / (3 * fi)),
+    ],
+)
 def test_init_weights_variances_match_the_closed_forms(scheme, variance):
     torch.manual_seed(0)
     layer = nn.Linear(400, 300)
@@ -229,6 +302,7 @@ def test_init_weights_variances_match_the_closed_forms(scheme, variance):
 
 
 # ---- plotting -------------------------------------------------------------------------------
+
 
 def test_plots_draw_what_they_are_given():
     h = cl.History({"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]})
@@ -247,21 +321,33 @@ def test_plots_draw_what_they_are_given():
 def test_split_subset_and_digits_as_images():
     d = cl.load_digits()
     small = d.subset(100)
-    assert torch.equal(small.X_train, d.X_train[:100]) and torch.equal(small.y_train, d.y_train[:100])
+    assert torch.equal(small.X_train, d.X_train[:100]) and torch.equal(
+        small.y_train, d.y_train[:100]
+    )
     assert small.X_val is d.X_val and small.X_test is d.X_test
     with pytest.raises(ValueError, match="num_train"):
         d.subset(len(d.X_train) + 1)
     images = cl.load_digits(images=True)
     assert images.X_train.shape[1:] == (8, 8)
-    assert torch.equal(images.X_train.flatten(1), d.X_train) and torch.equal(images.y_test, d.y_test)
+    assert torch.equal(images.X_train.flatten(1), d.X_train) and torch.equal(
+        images.y_test, d.y_test
+    )
 
 
 def test_gradient_norm_recorder_global_norms_equal_clip_grad_norm():
     torch.manual_seed(0)
     model, X, y = cl.MLP([4, 8, 3]), torch.randn(32, 4), torch.randint(0, 3, (32,))
     recorder = cl.GradientNormRecorder()
-    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
-           num_epochs=1, batch_size=8, callbacks=[recorder])
+    cl.fit(
+        model,
+        X,
+        y,
+        loss_fn=F.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        num_epochs=1,
+        batch_size=8,
+        callbacks=[recorder],
+    )
     assert len(recorder.global_norms) == len(recorder.steps) == 4
     model.zero_grad()
     F.cross_entropy(model(X[:8]), y[:8]).backward()

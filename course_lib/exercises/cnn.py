@@ -144,7 +144,7 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, stride: in
     """Like F.conv2d(x, weight, bias, stride) without padding: x (N, C_in, H, W), weight (C_out, C_in, K, K)."""
     N, C_in, H, W = x.shape
     C_out, _, K, _ = weight.shape
-    H_out, W_out = (H - K) // stride + 1, (W - K) // stride + 1
+    # H_out = (H - K) // stride + 1, W_out = (W - K) // stride + 1
     patches = x.unfold(2, K, stride).unfold(3, K, stride)  # (N, C_in, H_out, W_out, K, K)
     out = torch.einsum("nchwij,ocij->nohw", patches, weight)  # sum over input channels and kernel taps
     return out + bias.view(1, C_out, 1, 1)

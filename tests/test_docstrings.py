@@ -1,0 +1,53 @@
+"""Every public function and class of the library names the chapter that introduces it, in one
+style: a sentence "Chapter N." in its docstring (issue 9)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+
+import pytest
+
+# The modules that chapters 1-4 and 8 introduce, and the training core every chapter uses.
+MODULES = [
+    "activations",
+    "checks",
+    "cnn",
+    "data",
+    "diagnostics",
+    "environment",
+    "gradients",
+    "layers",
+    "models",
+    "plotting",
+    "receptive_fields",
+    "reproducibility",
+    "training",
+]
+CHAPTER = re.compile(r"(?:^|\s)Chapter \d+\.(?:\s|$)")
+OTHER_STYLES = re.compile(r"\(chapter \d+\)|[Ii]ntroduced in chapter \d+|Used in chapter \d+")
+
+
+def _public(module_name: str):
+    module = importlib.import_module(f"course_lib.{module_name}")
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.isfunction(obj) or inspect.isclass(obj):
+            yield f"{module_name}.{name}", obj
+
+
+PUBLIC = [item for m in MODULES for item in _public(m)]
+
+
+@pytest.mark.parametrize("name, obj", PUBLIC, ids=[name for name, _ in PUBLIC])
+def test_docstring_names_its_chapter_in_one_style(name, obj):
+    doc = inspect.getdoc(obj) or ""
+    assert CHAPTER.search(doc), f"{name}: add a sentence 'Chapter N.' to the docstring"
+    assert not OTHER_STYLES.search(doc), f"{name}: write 'Chapter N.', not another style"
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_module_docstring_names_a_chapter(module_name):
+    doc = importlib.import_module(f"course_lib.{module_name}").__doc__ or ""
+    assert re.search(r"[Cc]hapter \d+", doc), f"course_lib.{module_name}: name the chapter"
