@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 help:
 	@echo "make book     build the website into _build/html"
 	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
-	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make lab      open JupyterLab on the chapter list (exercises/ beside it)"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
 	@echo "make bench    measure notebook times and peak memory, the training loop and the grader; rewrite the performance page"
 	@echo "make clean    remove the build and the virtual environment"
@@ -36,8 +36,12 @@ book: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# JupyterLab at the repository root, so that chapters/ and exercises/ and the links between them
+# all work; it opens on the chapter list.
+LAB_ARGS := --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/chapters
+
 lab: $(STAMP)
-	$(BIN)/jupyter lab chapters
+	$(BIN)/jupyter lab $(LAB_ARGS)
 
 execute: $(STAMP)
 	$(BIN)/python -m course_lib.notebooks execute $(NOTEBOOKS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import os
 import re
 import sys
 import time
@@ -17,9 +18,11 @@ from pathlib import Path
 
 import nbformat
 
+from course_lib.progress import PROGRESS_ENV
+
 from course_lib.reproducibility import PORTABLE_NUMERICS
 
-__all__ = ["ROOT", "SETUP_TAG", "execute", "repository_url", "setup_cell_source", "sync_setup_cell"]
+__all__ = ["ROOT", "SETUP_METADATA", "SETUP_TAG", "execute", "repository_url", "setup_cell_source", "sync_setup_cell"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_TAG = "remove-cell"  # hidden on the website
@@ -38,30 +41,41 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
 def setup_cell_source(url: str) -> str:
     """The first cell of every notebook: on Colab, install course_lib from the repository.
 
-    `COURSE_LIB_SOURCE` overrides the install source (tests point it at a local checkout).
+    `COURSE_LIB_SOURCE` overrides the install source (tests point it at a local checkout). Its
+    lines fit 80 characters, like every notebook line.
     """
     return (
-        f"{SETUP_MARKER}: install course_lib from the course repository. Elsewhere this does nothing.\n"
+        f"{SETUP_MARKER}: installs course_lib from the course repository.\n"
+        "# Elsewhere (JupyterLab on your machine) it does nothing.\n"
         "import os, sys\n"
         'if "google.colab" in sys.modules or os.environ.get("COURSE_LIB_SOURCE"):\n'
-        f'    source = os.environ.get("COURSE_LIB_SOURCE", "git+{url}.git")\n'
+        f'    default = "git+{url}.git"\n'
+        '    source = os.environ.get("COURSE_LIB_SOURCE", default)\n'
         "    %pip install --quiet {source}"
     )
 
 
+SETUP_METADATA = {
+    "jupyter": {"source_hidden": True},  # collapsed in JupyterLab: a local learner skips it
+    "cellView": "form",  # collapsed on Colab too
+}
+
+
 def sync_setup_cell(path: Path, url: str | None = None) -> bool:
-    """Make the notebook's first cell the setup cell; return True if the file changed."""
+    """Make the notebook's first cell the setup cell, collapsed; return True if the file changed."""
     nb = nbformat.read(path, as_version=4)
     source = setup_cell_source(url or repository_url())
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "code" and first.source.startswith(SETUP_MARKER):
-        if first.source == source and SETUP_TAG in first.metadata.get("tags", []):
+        if (first.source == source and SETUP_TAG in first.metadata.get("tags", [])
+                and all(first.metadata.get(k) == v for k, v in SETUP_METADATA.items())):
             return False
         first.source = source
     else:
         first = nbformat.v4.new_code_cell(source)
         nb.cells.insert(0, first)
     first.metadata["tags"] = sorted(set(first.metadata.get("tags", [])) | {SETUP_TAG})
+    first.metadata.update(SETUP_METADATA)
     nbformat.write(nb, path)
     return True
 
@@ -80,7 +94,8 @@ def execute(path: Path, timeout: int = 600) -> tuple[float, int]:
     )
     peak = 0
     start = time.perf_counter()
-    with client.setup_kernel():
+    # No progress bars in stored outputs (course_lib.progress; the kernel would not show them anyway).
+    with client.setup_kernel(env={**os.environ, PROGRESS_ENV: "0"}):
         client.execute(cleanup_kc=False)  # run every cell; the kernel stays up to be measured
         elapsed = time.perf_counter() - start
         peak = _peak_rss(client)

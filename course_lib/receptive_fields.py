@@ -218,10 +218,11 @@ def plot_receptive_field(
     stride: int = 1,
     dilation: int = 1,
     ax=None,
-    width: int = 41,
+    width: int | None = None,
 ):
     """Draw which positions of each layer can reach the central unit of the top layer (1-D stack of
-    identical convolutions). Returns the Axes. Chapter 8."""
+    identical convolutions). Returns the Axes. `width` input positions are drawn; by default
+    (None) the whole receptive field with a margin. Chapter 8."""
     import matplotlib.pyplot as plt
 
     checks.positive_int("num_layers", num_layers)
@@ -242,7 +243,9 @@ def plot_receptive_field(
             }
         reach.append(below)
     reach = reach[::-1]  # input first
-    half = width // 2
+    if width is None:  # the whole field, its edges and a margin of ~10% (at least 41 positions)
+        width = max(41, steps[-1].r + 2 * max(2, steps[-1].r // 10))
+    half = checks.positive_int("width", width) // 2
     for level, positions in enumerate(reach):
         j = 1 if level == 0 else steps[level - 1].j
         grid = [q * j for q in range(-half, half + 1) if abs(q * j) <= half]

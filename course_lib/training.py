@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import checks
+from course_lib.progress import progress_bar
 from course_lib.reproducibility import seed_everything
 
 __all__ = [
@@ -245,7 +246,10 @@ def fit(
     - The loss becoming NaN or infinite stops training with `history.diverged = True`; that epoch
       logs NaN for every key. A callback's `on_epoch_end` returning True stops training.
     - `scheduler.step()` is called once per epoch. Shuffling uses torch's global generator, so
-      `seed_everything` makes a run reproducible. `progress=True` shows a tqdm bar on stderr.
+      `seed_everything` makes a run reproducible.
+    - `progress`: a tqdm bar over the epochs; None (the default) follows the course setting,
+      `course_lib.progress.show_progress`: on when a person runs the notebook, off when notebooks
+      are executed to store or test their outputs.
 
     Chapter 1.
     """
@@ -258,12 +262,10 @@ def fit(
     metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
     penalties = dict(penalties or {})
 
-    from tqdm.auto import tqdm
-
     history = History()
     n = len(X)
     step = 0
-    epochs = tqdm(range(num_epochs), disable=not progress, leave=False, desc="epochs")
+    epochs = progress_bar(range(num_epochs), progress=progress, leave=False, desc="epochs")
     for epoch in epochs:
         model.train()
         sums: dict[str, float] = {}

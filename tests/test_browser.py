@@ -6,6 +6,11 @@ typeset by the MathJax the site serves itself; on notebook pages the Colab and B
 that page's notebook and the download link gives it; on exercise pages every reference solution is
 collapsed until clicked and shown after. The site search finds each chapter and exercise page from a
 word of its title. Light and dark screenshots of a few pages land in artifacts/screenshots/.
+Next and previous follow the learning path (chapter, its exercises, next chapter). On a phone
+(390 px) the menu button opens the table of contents with its links on screen, the page-contents
+button opens the page's sections, no page scrolls sideways (code, maths and wide figures scroll in
+their own box) and figures keep a legible size; on a laptop (1366 px) the menu button hides and
+shows the sidebar. Phone and laptop screenshots land in artifacts/screenshots/ too.
 
 The last test breaks a copy of the site on purpose and shows that the checker reports each fault.
 """
@@ -20,7 +25,9 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from site_fixtures import (
+    _IMAGES_JS,
     CHROMIUM,
+    SCREENSHOTS,
     PageReport,
     SiteServer,
     expected_launch_links,
@@ -42,6 +49,9 @@ EXERCISES = [d for d in PAGES if d.startswith("exercises/")]
 # A few pages for a person to look at, in light and dark mode.
 SHOWCASE = [PAGES[0], *CHAPTERS[:1], *EXERCISES[:1]]
 VIEWPORT = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}  # a phone held upright
+LAPTOP = {"width": 1366, "height": 768}
+MIN_FIGURE_SCALE = 0.6  # on a phone a figure is drawn at >= 60% of its size: labels stay legible
 
 
 def _shot_name(docname: str, mode: str) -> str:
@@ -149,6 +159,146 @@ def test_next_and_previous_follow_the_learning_path(server, browser):
         context.close()
     assert forward == PAGES, f"next leads through {forward}"
     assert backward == PAGES[::-1], f"previous leads through {backward}"
+
+
+_ON_SCREEN_LINKS_JS = """(selector) => {
+  const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
+  return Array.from(document.querySelectorAll(selector)).filter(a => {
+    const r = a.getBoundingClientRect(), s = getComputedStyle(a);
+    return r.width > 0 && r.height > 0 && r.left >= 0 && r.right <= vw + 1 && r.top < vh
+           && s.visibility !== 'hidden' && s.display !== 'none';
+  }).map(a => a.getAttribute('href'));
+}"""
+
+_SIDEWAYS_JS = """() => {
+  const vw = document.documentElement.clientWidth;
+  window.scrollTo(100000, window.scrollY);
+  const scrolled = window.scrollX;
+  window.scrollTo(0, window.scrollY);
+  const clips = el => { for (let p = el.parentElement; p && p !== document.body; p = p.parentElement) {
+      const s = getComputedStyle(p);
+      if (s.overflowX !== 'visible' && p.getBoundingClientRect().right <= vw + 1) return true; }
+    return false; };
+  const wide = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect(), s = getComputedStyle(el);
+    if (r.width && r.height && r.right > vw + 1 && s.visibility !== 'hidden' && !clips(el))
+      wide.push(`${el.tagName.toLowerCase()}.${String(el.className).split(' ')[0]} (right edge ${Math.round(r.right)} px)`);
+  }
+  return {scrolled, scrollWidth: document.documentElement.scrollWidth, width: vw, wide: wide.slice(0, 5)};
+}"""
+
+_FIGURES_JS = """() => Array.from(document.querySelectorAll('article div.cell_output img')).map(img => ({
+  src: img.getAttribute('src'), natural: img.naturalWidth, shown: img.getBoundingClientRect().width,
+  box: img.closest('div.cell_output').getBoundingClientRect().right}))"""
+
+_MATHS_BOXES_JS = """() => Array.from(document.querySelectorAll('article mjx-container[display="true"]')).map(m => {
+  const r = m.getBoundingClientRect();
+  return {right: r.right, fits: m.scrollWidth <= m.clientWidth + 1, scrolls: getComputedStyle(m).overflowX,
+          tex: (m.closest('.math') || m).textContent.slice(0, 40)};
+})"""
+
+
+def _sideways_problems(page) -> list[str]:
+    """Why the page scrolls sideways at its width (empty when it does not)."""
+    found = page.evaluate(_SIDEWAYS_JS)
+    if found["scrolled"] > 0 or found["scrollWidth"] > found["width"]:
+        return [f"the page scrolls {found['scrollWidth'] - found['width']} px sideways; too wide: {found['wide']}"]
+    return []
+
+
+@pytest.fixture(scope="module")
+def phone(server, browser):
+    context = offline_context(browser, server.base, viewport=PHONE, is_mobile=True, has_touch=True,
+                              device_scale_factor=2)
+    yield context
+    context.close()
+
+
+def test_phone_menu_opens_the_table_of_contents(server, phone):
+    """At 390 px the menu button opens the table of contents; its links are on screen and work."""
+    page = phone.new_page()
+    page.goto(f"{server.base}{CHAPTERS[0]}.html", wait_until="load")
+    toggle = page.locator("button.primary-toggle:visible")
+    assert toggle.count() == 1, "no visible menu button on a phone"
+    toggle.first.tap()
+    dialog = page.locator("#pst-primary-sidebar-modal")
+    dialog.wait_for(state="visible", timeout=5000)
+    page.wait_for_timeout(500)  # the slide-in
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "phone-menu-open.png"))
+    links = page.evaluate(_ON_SCREEN_LINKS_JS, "#pst-primary-sidebar-modal nav a.reference")
+    chapters_on_screen = [h for h in links if "chapters/" in h or h.startswith("0")]
+    assert len(chapters_on_screen) >= min(3, len(CHAPTERS)), f"table of contents links on screen: {links}"
+    target = CHAPTERS[1] if len(CHAPTERS) > 1 else PAGES[0]
+    page.locator(f'#pst-primary-sidebar-modal nav a.reference[href$="{Path(target).name}.html"]').first.tap()
+    page.wait_for_url(f"**/{target}.html", timeout=20000, wait_until="commit")
+    page.close()
+
+
+def test_phone_page_contents_button_opens_the_sections(server, phone):
+    page = phone.new_page()
+    page.goto(f"{server.base}{CHAPTERS[0]}.html", wait_until="load")
+    toggle = page.locator("button.secondary-toggle:visible")
+    assert toggle.count() == 1, "no visible page-contents button on a phone"
+    toggle.first.tap()
+    page.locator("#pst-secondary-sidebar-modal").wait_for(state="visible", timeout=5000)
+    page.wait_for_timeout(500)
+    links = page.evaluate(_ON_SCREEN_LINKS_JS, "#pst-secondary-sidebar-modal nav a")
+    assert len(links) >= 2 and all(h.startswith("#") for h in links), f"section links on screen: {links}"
+    page.close()
+
+
+def test_laptop_menu_hides_and_shows_the_sidebar(server, browser):
+    context = offline_context(browser, server.base, viewport=LAPTOP)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.base}{CHAPTERS[0]}.html", wait_until="load")
+        sidebar = page.locator("#pst-primary-sidebar")
+        toggle = page.locator("button.primary-toggle:visible")
+        assert sidebar.is_visible() and toggle.count() == 1
+
+        def on_screen() -> bool:
+            box = sidebar.bounding_box()
+            return sidebar.is_visible() and box is not None and box["x"] + box["width"] > 10
+
+        assert on_screen(), "the sidebar is not shown on a laptop"
+        toggle.first.click()
+        page.wait_for_timeout(600)
+        assert not on_screen(), "the menu button did not hide the sidebar"
+        page.screenshot(path=str(SCREENSHOTS / "laptop-sidebar-hidden.png"))
+        toggle.first.click()
+        page.wait_for_timeout(600)
+        assert on_screen(), "the menu button did not show the sidebar again"
+    finally:
+        context.close()
+
+
+def test_no_page_scrolls_sideways_on_a_phone_and_figures_stay_legible(server, phone):
+    """At 390 px: nothing makes a page scroll sideways (code, display maths and wide figures scroll
+    in their own box); every figure is drawn at >= 60% of its size; display maths stays on screen."""
+    problems = []
+    page = phone.new_page()
+    for docname in PAGES:
+        page.goto(f"{server.base}{docname}.html", wait_until="load")
+        page.evaluate(_IMAGES_JS)  # every image loaded
+        page.wait_for_timeout(100)
+        problems += [f"{docname}: {p}" for p in _sideways_problems(page)]
+        for figure in page.evaluate(_FIGURES_JS):
+            if figure["natural"] and figure["shown"] < MIN_FIGURE_SCALE * figure["natural"] - 1:
+                problems.append(f"{docname}: figure {figure['src']} shrunk to {figure['shown']:.0f} of "
+                                f"{figure['natural']} px: its labels are unreadable")
+        for maths in page.evaluate(_MATHS_BOXES_JS):
+            if maths["right"] > PHONE["width"] + 1 or (not maths["fits"] and maths["scrolls"] not in ("auto", "scroll")):
+                problems.append(f"{docname}: display maths {maths['tex']!r} overflows its box")
+        if docname in SHOWCASE or docname in (CHAPTERS[1:2] + EXERCISES[3:4]):
+            page.screenshot(path=str(SCREENSHOTS / f"{_shot_name(docname, 'phone')}.png"))
+    # the test of the test: a too-wide element is reported
+    page.evaluate("() => { const d = document.createElement('div'); d.style.width = '900px';"
+                  " d.style.height = '10px'; document.querySelector('article').appendChild(d); }")
+    assert _sideways_problems(page), "a 900 px wide element went unnoticed"
+    page.close()
+    assert not problems, "\n".join(problems)
 
 
 def test_site_opened_from_disk_renders(site, browser):

@@ -97,6 +97,18 @@ def test_mnist1d_objective_trains_on_the_validation_set_and_reports_each_epoch()
             (small.X_train, small.y_train, small.X_val, small.y_val, small.X_test, small.y_test)))))
 
 
+def test_mlp_run_rebuilds_a_configuration_and_rejects_an_incomplete_one():
+    config = {"lr": 0.01, "width": 12, "dropout": 0.1, "weight_decay": 1e-4}
+    run = hpo.mlp_run(config, num_features=5, num_classes=2, num_epochs=2)
+    assert run.optimizer == "adamw" and run.lr == 0.01 and run.num_epochs == 2
+    model = run.make_model()
+    assert [m.out_features for m in model.linear_layers] == [12, 12, 2]
+    result = cl.train(run, _tiny_data())
+    assert len(result.history["val_accuracy"]) == 2
+    with pytest.raises(ValueError, match="weight_decay"):
+        hpo.mlp_run({"lr": 0.01, "width": 12, "dropout": 0.1})
+
+
 def test_synthetic_score_has_its_maximum_at_the_optimum_and_hardly_depends_on_y():
     assert hpo.synthetic_score(0.3, 0.6) == pytest.approx(1.0)
     grid = np.linspace(0, 1, 101)

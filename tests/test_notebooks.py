@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from course_lib.grading import chapters, exercises_of
-from course_lib.notebooks import SETUP_TAG, repository_url, setup_cell_source
+from course_lib.notebooks import SETUP_METADATA, SETUP_TAG, repository_url, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("exercises/*.ipynb")])
@@ -66,6 +66,8 @@ def test_first_cell_is_the_setup_cell_from_config(path):
         f"run: python -m course_lib.notebooks sync-setup {path.relative_to(ROOT)}"
     )
     assert SETUP_TAG in first.metadata.get("tags", [])
+    for key, value in SETUP_METADATA.items():  # collapsed in JupyterLab and on Colab
+        assert first.metadata.get(key) == value, f"run: python -m course_lib.notebooks sync-setup {path.name}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))

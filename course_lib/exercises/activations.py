@@ -21,6 +21,10 @@ def step(x: torch.Tensor) -> torch.Tensor:
     return (x >= 0).to(x.dtype)
 
 
+def _step_float(x):
+    return (x >= 0).float()
+
+
 def _step_strict(x):
     return (x > 0).to(x.dtype)
 
@@ -40,8 +44,12 @@ def _step_sign(x):
 register(Exercise(
     id="activations.step",
     reference=step,
-    cases=lambda: _inputs([-2.0, 0.0, 3.0], [0.0], [-1e-8, 1e-8]),
+    cases=lambda: [*_inputs([-2.0, 0.0, 3.0], [0.0], [-1e-8, 1e-8]),
+                    Case((torch.tensor([-1.5, 0.0, 2.0], dtype=torch.float64),),
+                         label="tensor([-1.5, 0.0, 2.0], dtype=torch.float64)")],
     mutants=[
+        Mutant(_step_float, ".float() always gives float32; the step keeps the input's dtype "
+                            "(float64 here): use (x >= 0).to(x.dtype)."),
         Mutant(_step_strict, "At x = 0 the step is 1 in this course (x >= 0), not 0: check the comparison."),
         Mutant(_step_bool, "A comparison gives a bool tensor; convert it to the input's dtype with .to(x.dtype)."),
         Mutant(_step_int, "torch.where(x >= 0, 1, 0) gives integers (int64); the step should have the input's "
@@ -67,6 +75,16 @@ def _sigmoid_derivative_sigma(x):
     return torch.sigmoid(x)
 
 
+def _sigmoid_derivative_doubled(x):
+    s = torch.sigmoid(x)
+    return 2 * s * (1 - s)
+
+
+def _sigmoid_derivative_plus(x):
+    s = torch.sigmoid(x)
+    return s * (1 + s)
+
+
 def _sigmoid_derivative_tanh_pattern(x):
     return 1 - torch.sigmoid(x) ** 2
 
@@ -75,11 +93,16 @@ register(Exercise(
     id="activations.sigmoid_derivative",
     reference=sigmoid_derivative,
     cases=lambda: _inputs([0.0], [-30.0, 30.0]),
-    hint="The formula has sigma(x) in both factors, sigma(x) * (1 - sigma(x)); x itself appears only inside sigma.",
+    hint="compare your formula with sigma(x) * (1 - sigma(x)) at x = 0, where sigma = 0.5 and the "
+         "derivative is 0.25, and for large |x|, where it tends to 0.",
     mutants=[
         Mutant(_sigmoid_derivative_of_input,
                "sigma'(x) = sigma(x)(1 - sigma(x)): apply the sigmoid first, then use the formula."),
         Mutant(_sigmoid_derivative_sigma, "That is sigma(x) itself; its derivative is sigma(x)(1 - sigma(x))."),
+        Mutant(_sigmoid_derivative_doubled,
+               "A factor 2 too many: sigma'(x) = sigma(x) * (1 - sigma(x)), which is 0.25 at x = 0."),
+        Mutant(_sigmoid_derivative_plus,
+               "The second factor is 1 - sigma(x), not 1 + sigma(x): the derivative tends to 0 as x grows."),
         Mutant(_sigmoid_derivative_tanh_pattern,
                "1 - sigma(x)^2 mimics tanh's derivative 1 - tanh(x)^2; the sigmoid's is sigma(x) * (1 - sigma(x))."),
     ],

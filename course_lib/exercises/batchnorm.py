@@ -41,6 +41,14 @@ def _train_eps_outside(x, gamma, beta, eps=1e-5):
     return gamma * (x - x.mean(0)) / (x.std(0, unbiased=False) + eps) + beta
 
 
+def _train_no_eps(x, gamma, beta, eps=1e-5):
+    return gamma * (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False)) + beta
+
+
+def _train_over_features_no_keepdim(x, gamma, beta, eps=1e-5):
+    return gamma * (x - x.mean(1)) / torch.sqrt(x.var(1, unbiased=False) + eps) + beta
+
+
 def _train_over_features(x, gamma, beta, eps=1e-5):
     mu, var = x.mean(1, keepdim=True), x.var(1, unbiased=False, keepdim=True)
     return gamma * (x - mu) / torch.sqrt(var + eps) + beta
@@ -67,6 +75,14 @@ register(Exercise(
                "Biased vs unbiased variance: the forward pass normalizes with the biased batch variance "
                "(divide by N: x.var(dim=0, unbiased=False)); the unbiased one is for the running estimate."),
         Mutant(_train_eps_outside, "eps goes inside the square root: (x - mu) / sqrt(var + eps)."),
+        Mutant(_train_no_eps,
+               "eps is missing: divide by sqrt(var + eps). It barely changes ordinary batches, but a "
+               "feature whose variance is close to eps (the tiny-values case) is scaled far too much, "
+               "and the gradient even more; with zero variance you would divide by 0."),
+        Mutant(_train_over_features_no_keepdim,
+               "Batch normalization averages over the batch, dim=0 (one mean per column). x.mean(dim=1) "
+               "gives one value per example, shape (N,), which does not line up with x (N, C): it is "
+               "the wrong dimension, and a per-example statistic would need keepdim=True."),
         Mutant(_train_over_features,
                "Batch normalization averages over the batch, dim=0 (one mean per feature/column); "
                "averaging over the features of each example is layer normalization."),

@@ -7,16 +7,21 @@ separate so that the instructor's grader can collect in an isolated process and 
 from __future__ import annotations
 
 import inspect
+import math
 import os
+import re
 import signal
 import threading
+import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from course_lib.grading.compare import difference, plain, show
+import torch
+
+from course_lib.grading.compare import difference, excess, plain, relative_error, show, table
 from course_lib.grading.exercise import Case, Exercise
 from course_lib.grading.registry import all_exercises, get
 
@@ -164,8 +169,145 @@ def _mutant_outcomes(exercise: Exercise, index: int) -> list[Outcome]:
     return _mutant_cache[key]
 
 
+WIDTH = 80  # feedback lines fit a notebook's code box
+_LABEL = 12  # "  expected: " and the like
+
+
+def _field(name: str, text: str) -> list[str]:
+    """`  name:   text`, wrapped at WIDTH with the text's column kept."""
+    head = f"  {name + ':':<{_LABEL - 2}}"
+    return textwrap.wrap(text, WIDTH, initial_indent=head, subsequent_indent=" " * _LABEL,
+                         break_on_hyphens=False) or [head.rstrip()]
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+
+
+def _telling(exercise: Exercise, failure: tuple) -> float:
+    """How telling a failing case is: errors, changed inputs and mismatched shapes or dtypes first,
+    then the case furthest out of tolerance (counted in tolerances, over the output and every
+    gradient)."""
+    case, exp, got, problem = failure
+    if got.status != "ok" or exp.status != "ok" or got.mutated is not None:
+        return math.inf
+    return excess(exp.value, got.value, exercise.rtol, exercise.atol)
+
+
+def _part_names(exercise: Exercise) -> dict[str, str]:
+    """"gradient wrt argument 2" -> "grad gamma", from the reference's parameter names."""
+    try:
+        params = list(inspect.signature(exercise.reference).parameters)
+    except (TypeError, ValueError):
+        params = []
+    names = {}
+    for i, name in enumerate(params):
+        names[f"gradient wrt argument {i + 1}"] = f"grad {name}"
+    return names
+
+
+def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
+    """A note when the gradient is further off than the output (or only the gradient is off)."""
+    if "output" not in expected or not isinstance(got, dict) or "output" not in got:
+        return ""
+    grads = [k for k in expected if k.startswith("gradient") and isinstance(expected[k], torch.Tensor)]
+    if not grads:
+        return ""
+    output_ok = difference(expected["output"], got["output"], exercise.rtol, exercise.atol) is None
+    names = _part_names(exercise)
+    errors = {k: relative_error(expected[k], got.get(k)) for k in grads}
+    worst = max(errors, key=errors.get)
+    if difference(expected[worst], got.get(worst), exercise.rtol, exercise.atol) is None:
+        return ""
+    label = names.get(worst, worst)
+    if output_ok:
+        return (f"the output is right but {label} is not: the values are right, the way they depend "
+                "on the inputs is not (a .detach(), or a quantity treated as a constant?).")
+    out_error = relative_error(expected["output"], got["output"])
+    if math.isfinite(errors[worst]) and errors[worst] > 2 * out_error:
+        ratio = errors[worst] / out_error if out_error > 0 else math.inf
+        times = f"{ratio:.0f} times" if math.isfinite(ratio) else "far"
+        return (f"{label} differs {times} more than the output (relative error "
+                f"{errors[worst]:.2g} vs {out_error:.2g}): a mistake that barely shows in the output "
+                "can change the gradient a lot.")
+    return ""
+
+
+_BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
+                        r"at non-singleton dimension (\d+)")
+_MATMUL = re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+_DIM_RANGE = re.compile(r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)")
+_RESHAPE = re.compile(r"shape '\[([-\d, ]*)\]' is invalid for input of size (\d+)")
+
+
+def _where_sizes(exercise: Exercise, case: Case, sizes: set[int]) -> str:
+    """Which dimensions of the case's tensor arguments have these sizes, e.g. "x is (8, 3): 8 is
+    its dimension 0, 3 its dimension 1"."""
+    try:
+        params = list(inspect.signature(exercise.reference).parameters)
+    except (TypeError, ValueError):
+        params = []
+    for i, arg in enumerate(case.args):
+        if isinstance(arg, torch.Tensor) and arg.dim() >= 2 and sizes & set(arg.shape):
+            name = params[i] if i < len(params) else f"argument {i + 1}"
+            dims = [f"{size} is its dimension {k}" for k, size in enumerate(arg.shape) if size in sizes]
+            return f" Here {name} has shape {tuple(arg.shape)}: " + ", ".join(dims) + "."
+    return ""
+
+
+def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
+    """A hint for an error about tensor shapes raised by the learner's code, naming the dimension."""
+    if match := _BROADCAST.search(error):
+        a, b, dim = (int(v) for v in match.groups())
+        return (f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, the "
+                f"other {b}.{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
+                "right, so a reduction such as .mean(dim=...) that drops a dimension lines up with the "
+                "wrong one: keep it with keepdim=True, or reduce over the other dimension.")
+    if match := _MATMUL.search(error):
+        r1, c1, r2, c2 = (int(v) for v in match.groups())
+        return (f"A matrix product (a @ b) needs a's columns to match b's rows: ({r1} x {c1}) @ "
+                f"({r2} x {c2}) has {c1} != {r2}.{_where_sizes(exercise, case, {c1, r2})} Transpose one "
+                "operand (W.T) or swap their order.")
+    if match := _DIM_RANGE.search(error):
+        low, high, got = (int(v) for v in match.groups())
+        return (f"dim={got} does not exist: that tensor has {high + 1} dimension(s), so dim must be "
+                f"between {low} and {high}.")
+    if match := _RESHAPE.search(error):
+        shape, size = match.groups()
+        return (f"reshape/view to [{shape}] needs as many elements as the tensor has ({size}): check "
+                "the sizes you pass (use -1 for the one to infer).")
+    return ""
+
+
+def _hint(exercise: Exercise, outcomes: Sequence[Outcome], case: Case, got: Outcome) -> tuple[str, str]:
+    """(label, hint): a known mistake's own hint, a shape hint, or the exercise's general hint."""
+    for index, mutant in enumerate(exercise.mutants):
+        if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise):
+            return "hint", mutant.hint
+    if got.status == "error" and (hint := shape_hint(exercise, case, got.error)):
+        return "hint", hint
+    if exercise.hint:  # not a diagnosis of this answer: say so
+        return "advice", f"No known mistake matches your answer. In general: {exercise.hint}"
+    return "", ""
+
+
+def _show_expected(exp: Outcome) -> str:
+    if exp.status != "ok":
+        return "an error: " + exp.error
+    value = exp.value
+    if isinstance(value, dict) and "output" in value and any(k.startswith("gradient") for k in value):
+        return f"{show(value['output'])} (and its gradients)"
+    return show(value)
+
+
 def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
-    """Compare a solution's outcomes (from `collect`) with the reference's; explain a failure."""
+    """Compare a solution's outcomes (from `collect`) with the reference's; explain a failure.
+
+    The verdict: passed when every case agrees. The feedback shows the most telling failing case
+    (an error, a wrong shape or dtype, else the case furthest out of tolerance), the expected and
+    obtained values (a table when the result has several parts, such as gradients), a note when
+    the gradient is further off than the output, and a hint: the known mistake's own, one naming
+    the dimension of a shape error, or the exercise's general advice, labelled as such."""
     cases, expected = reference_outcomes(exercise)
     failures = []
     for i, case in enumerate(cases):
@@ -176,29 +318,38 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     n = len(cases)
     if not failures:
         return Result(exercise.id, True, n, 0, f"✔ {exercise.id}: passed all {n} test cases.")
-    case, exp, got, problem = failures[0]
-    if got.status == "not_implemented":
-        return Result(
-            exercise.id, False, n, len(failures),
-            f"✘ {exercise.id}: not implemented yet: replace `raise NotImplementedError` in `{exercise.name}` "
-            f"with your code, then run this check again ({n} test cases are waiting).",
-        )
-    hint = ""
-    if got.status != "not_implemented":
-        for index, mutant in enumerate(exercise.mutants):
-            if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise):
-                hint = mutant.hint
-                break
-        hint = hint or exercise.hint
-    lines = [
-        f"✘ {exercise.id}: failed {len(failures)} of {n} test cases. The first failure:",
-        f"  input:    {case.describe()}",
-        f"  expected: {show(exp.value) if exp.status == 'ok' else 'an error: ' + exp.error}",
-        f"  got:      {show(got.value) if got.status == 'ok' else got.error}",
-        f"  problem:  {problem}",
-    ]
+    if failures[0][2].status == "not_implemented":
+        text = (f"✘ {exercise.id}: not implemented yet. Replace `raise NotImplementedError` in "
+                f"`{exercise.name}` with your code, then run this check again ({n} test cases wait).")
+        return Result(exercise.id, False, n, len(failures), "\n".join(_wrap(text)))
+    case, exp, got, problem = max(failures, key=lambda f: _telling(exercise, f))  # first of the most telling
+    label, hint = _hint(exercise, outcomes, case, got)
+    which = "; the most telling:" if len(failures) > 1 else ":"
+    lines = _wrap(f"✘ {exercise.id}: failed {len(failures)} of {n} test cases{which}")
+    names = _part_names(exercise)
+    for key, name in names.items():
+        problem = problem.replace(f"the {key}", name)
+    lines += _field("input", case.describe())
+    if exp.status == "ok" and got.status == "ok" and isinstance(exp.value, dict) and len(exp.value) > 1 and all(
+            isinstance(v, (torch.Tensor, str)) for v in exp.value.values()):
+        lines.append("  expected and got:")
+        lines += ["    " + row for row in table(exp.value, got.value, names, exercise.rtol, exercise.atol)]
+        note = _gradient_note(exercise, exp.value, got.value)
+        for other_case, other_exp, other_got, _ in failures:
+            if note or other_got.status != "ok" or not isinstance(other_exp.value, dict):
+                continue
+            other = _gradient_note(exercise, other_exp.value, other_got.value)
+            if other:
+                note = f"in the case {other_case.describe(80)}, {other}"
+    else:
+        lines += _field("expected", _show_expected(exp))
+        lines += _field("got", show(got.value) if got.status == "ok" else got.error)
+        note = ""
+    lines += _field("problem", problem)
+    if note:
+        lines += _field("note", note)
     if hint:
-        lines.append(f"  hint:     {hint}")
+        lines += _field(label, hint)
     return Result(exercise.id, False, n, len(failures), "\n".join(lines), hint)
 
 
@@ -212,8 +363,9 @@ def grade_solution(exercise_id: str, candidate: Any) -> Result:
         what = "class" if exercise.kind == "class" else "function"
         return Result(
             exercise.id, False, 0, 0,
-            f"✘ {exercise.id}: expected a {what} (pass it without calling it, e.g. "
-            f"check({exercise.id!r}, {exercise.name})), got {type(candidate).__name__} {show(candidate)}",
+            "\n".join(_wrap(
+                f"✘ {exercise.id}: expected a {what} (pass it without calling it, e.g. "
+                f"check({exercise.id!r}, {exercise.name})), got {type(candidate).__name__} {show(candidate)}")),
         )
     try:
         return judge(exercise, collect(exercise, candidate, reference_outcomes(exercise)[0]))

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["difference", "plain", "show"]
+__all__ = ["difference", "excess", "plain", "relative_error", "show", "table"]
 
 SAFE_TYPES = (bool, int, float, str, type(None))
 
@@ -139,7 +139,7 @@ def _tensor_difference(expected: torch.Tensor, got: Any, rtol: float, atol: floa
     if not isinstance(got, torch.Tensor):
         return f"{what} should be a torch.Tensor of shape {tuple(expected.shape)}, got {type(got).__name__} {show(got)}"
     if got.shape != expected.shape:
-        return f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        return f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{_shape_detail(expected, got)}"
     if got.dtype != expected.dtype:
         return f"{what} has dtype {got.dtype}, expected {expected.dtype}"
     got = got.detach()
@@ -167,3 +167,120 @@ def _tensor_difference(expected: torch.Tensor, got: Any, rtol: float, atol: floa
         f"{what} differs in {count} of {expected.numel()} values; first at {_where(index)}: "
         f"expected {show(e_val)}, got {show(g_val)} (tolerance atol={atol:g}, rtol={rtol:g})"
     )
+
+
+def _shape_detail(expected: torch.Tensor, got: torch.Tensor) -> str:
+    """Which dimension is wrong, in words (appended to a shape mismatch)."""
+    e, g = tuple(expected.shape), tuple(got.shape)
+    if len(g) == len(e) - 1:
+        for k in range(len(e)):
+            if e[:k] + e[k + 1:] == g:
+                return (f": dimension {k} (size {e[k]}) is missing; a reduction such as .mean(dim={k}) "
+                        "drops it unless you pass keepdim=True")
+    if len(g) == len(e):
+        wrong = [k for k in range(len(e)) if e[k] != g[k]]
+        if len(wrong) == 1:
+            k = wrong[0]
+            return f": dimension {k} has size {g[k]}, expected {e[k]}"
+        if g == e[::-1]:
+            return ": the dimensions are swapped (a transpose?)"
+    if len(g) == len(e) + 1:
+        return f": one dimension too many ({len(g)} instead of {len(e)})"
+    return ""
+
+
+def excess(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6) -> float:
+    """How far `got` is out of tolerance: the largest |got - expected| / (atol + rtol |expected|).
+
+    <= 1 within tolerance; `inf` for a mismatch of type, shape, dtype or NaN. Used to show the most
+    telling failing case first."""
+    if isinstance(expected, torch.Tensor):
+        if not isinstance(got, torch.Tensor) or got.shape != expected.shape or got.dtype != expected.dtype:
+            return math.inf
+        if expected.numel() == 0:
+            return 0.0
+        e, g = expected.double(), got.detach().double()
+        gap = (g - e).abs()
+        gap = torch.where(torch.isnan(e) & torch.isnan(g), torch.zeros_like(gap), gap)
+        if torch.isnan(gap).any():
+            return math.inf
+        return float((gap / (atol + rtol * e.abs())).max())
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        if isinstance(got, torch.Tensor) and got.numel() == 1:
+            got = got.item()
+        if not isinstance(got, (int, float)) or isinstance(got, bool):
+            return math.inf
+        if math.isnan(expected) and math.isnan(got):
+            return 0.0
+        gap = abs(got - expected)
+        return math.inf if math.isnan(gap) else gap / (atol + rtol * abs(expected))
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return math.inf
+        return max((excess(e, g, rtol, atol) for e, g in zip(expected, got)), default=0.0)
+    if isinstance(expected, dict):
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return math.inf
+        return max((excess(expected[k], got[k], rtol, atol) for k in expected), default=0.0)
+    return 0.0 if difference(expected, got, rtol, atol) is None else math.inf
+
+
+def relative_error(expected: Any, got: Any) -> float:
+    """max |got - expected| / max |expected| for tensors of one shape (`inf` otherwise)."""
+    if not (isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor)) or got.shape != expected.shape:
+        return math.inf
+    if expected.numel() == 0:
+        return 0.0
+    e, g = expected.double(), got.detach().double()
+    scale = float(e.abs().max())
+    gap = float((g - e).abs().max())
+    if math.isnan(gap):
+        return math.inf
+    return gap / scale if scale > 0 else (0.0 if gap == 0 else math.inf)
+
+
+def _first_values(value: Any, count: int = 3) -> str:
+    if isinstance(value, torch.Tensor):
+        flat = value.detach().flatten()
+        items = [f"{v:.3g}" if isinstance(v, float) else str(v) for v in flat[:count].tolist()]
+        more = ", ..." if flat.numel() > count else ""
+        return f"[{', '.join(items)}{more}]"
+    text = show(value)
+    return text if len(text) <= 24 else text[:21] + "..."
+
+
+def _status(expected: Any, got: Any, rtol: float, atol: float) -> str:
+    if isinstance(got, str):
+        return "no gradient"
+    if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
+        if got.shape != expected.shape:
+            return "wrong shape"
+        if got.dtype != expected.dtype:
+            return "wrong dtype"
+    if difference(expected, got, rtol, atol) is None:
+        return "ok"
+    if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
+        gap = float((got.detach().double() - expected.double()).abs().nan_to_num(math.inf).max())
+        return f"off by {gap:.2g}"
+    return "differs"
+
+
+def table(expected: dict, got: dict, names: dict[str, str] | None = None,
+          rtol: float = 1e-5, atol: float = 1e-6, width: int = 76) -> list[str]:
+    """Expected and obtained values of a result with several parts (output, gradients) as a short
+    aligned table, one row per part: its name, how it compares, and its first values; each line
+    at most `width` characters (fewer values are shown when needed)."""
+    names = names or {}
+    lines: list[str] = []
+    for count in (3, 2, 1):
+        rows = [("part", "comparison", "expected", "got")]
+        for key, value in expected.items():
+            other = got.get(key, "missing") if isinstance(got, dict) else "missing"
+            rows.append((names.get(key, key), _status(value, other, rtol, atol),
+                         _first_values(value, count), _first_values(other, count)))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = ["  ".join(f"{cell:<{widths[i]}}" if i < 3 else cell for i, cell in enumerate(row)).rstrip()
+                 for row in rows]
+        if max(len(line) for line in lines) <= width:
+            break
+    return [line[:width] for line in lines]
