@@ -160,13 +160,18 @@ def _cat(outputs: list[Any]) -> Any:
     """Concatenate per-batch model outputs: tensors, or tuples of tensors (a VAE's)."""
     if isinstance(outputs[0], torch.Tensor):
         return torch.cat(outputs)
-    return type(outputs[0])(_cat(list(parts)) for parts in zip(*outputs))
+    return _same_kind(outputs[0], [_cat(list(parts)) for parts in zip(*outputs)])
 
 
 def _detach(output: Any) -> Any:
     if isinstance(output, torch.Tensor):
         return output.detach()
-    return type(output)(_detach(part) for part in output)
+    return _same_kind(output, [_detach(part) for part in output])
+
+
+def _same_kind(like: Any, parts: list[Any]) -> Any:
+    """`parts` as a tuple, list or NamedTuple of the same type as `like`."""
+    return like._make(parts) if hasattr(like, "_make") else type(like)(parts)
 
 
 def evaluate(

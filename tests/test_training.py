@@ -250,3 +250,19 @@ def test_plot_runs_draws_the_mean_over_seeds_and_pads_stopped_runs():
         cl.plot_runs({"a": a}, key="loss")
     with pytest.raises(TypeError, match="Result"):
         cl.plot_runs({"a": [1, 2]})
+
+
+def test_evaluate_concatenates_named_tuple_outputs():
+    from typing import NamedTuple
+
+    class Out(NamedTuple):
+        x_hat: torch.Tensor
+        code: torch.Tensor
+
+    class Model(nn.Module):
+        def forward(self, x):
+            return Out(x * 2, x.sum(dim=1))
+
+    X = torch.randn(10, 3)
+    out = cl.evaluate(Model(), X, loss_fn=lambda o, t: F.mse_loss(o.x_hat, t), batch_size=4)
+    assert out["loss"] == pytest.approx(F.mse_loss(2 * X, X).item(), rel=1e-6)
