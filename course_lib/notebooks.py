@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import os
 import re
 import sys
 import time

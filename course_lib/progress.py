@@ -24,9 +24,10 @@ PROGRESS_ENV = "COURSE_LIB_PROGRESS"
 
 
 def _kernel_allows_input() -> bool | None:
-    """True/False inside an IPython kernel (does the running cell's frontend take input?), else None."""
+    """Inside an IPython kernel: does the running cell's frontend take input? Else None."""
     ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    has_shell = ipython is not None and hasattr(ipython, "get_ipython")
+    shell = ipython.get_ipython() if has_shell else None
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return None

@@ -10,6 +10,7 @@ answering wrongly on purpose, and the progress-bar setting (item 10).
 - Gradient-checked results print as a short aligned table; every feedback line <= 80 characters.
 The verdicts themselves (passed or not) are unchanged: the grader relies on them.
 """
+
 from __future__ import annotations
 
 import sys
@@ -44,7 +45,9 @@ def test_forgotten_eps_shows_the_tiny_variance_case_first_and_the_gradient_note(
     result = grade_solution("batchnorm.batch_norm_train", batch_norm_without_eps)
     lines = _lines(result)
     assert not result.passed and "the most telling" in lines[0]
-    assert "tiny values" in lines[1], lines[1]  # the case built for this mistake, not a 4e-5 difference
+    assert "tiny values" in lines[1], lines[
+        1
+    ]  # the case built for this mistake, not a 4e-5 difference
     text = result.message
     assert "note:" in text and "grad x differs" in text and "more than the output" in text
     assert "eps is missing" in result.hint
@@ -74,7 +77,10 @@ def test_an_unforeseen_shape_error_gets_a_hint_naming_the_dimension():
 
     result = grade_solution("batchnorm.batch_norm_train", centred)
     assert not result.passed
-    assert "at dimension 1" in result.hint and "Here x has shape (8, 3): 8 is its dimension 0" in result.hint
+    assert (
+        "at dimension 1" in result.hint
+        and "Here x has shape (8, 3): 8 is its dimension 0" in result.hint
+    )
 
 
 def test_wrong_output_shape_names_the_missing_dimension():
@@ -83,10 +89,13 @@ def test_wrong_output_shape_names_the_missing_dimension():
     assert "dimension 0 has size 5, expected 4" in difference(torch.zeros(4, 3), torch.zeros(5, 3))
 
 
-@pytest.mark.parametrize("answer, words", [
-    (lambda x: 2 * torch.sigmoid(x) * (1 - torch.sigmoid(x)), "factor 2 too many"),
-    (lambda x: torch.sigmoid(x) * (1 + torch.sigmoid(x)), "1 - sigma(x), not 1 + sigma(x)"),
-])
+@pytest.mark.parametrize(
+    "answer, words",
+    [
+        (lambda x: 2 * torch.sigmoid(x) * (1 - torch.sigmoid(x)), "factor 2 too many"),
+        (lambda x: torch.sigmoid(x) * (1 + torch.sigmoid(x)), "1 - sigma(x), not 1 + sigma(x)"),
+    ],
+)
 def test_wrong_sigmoid_derivatives_get_their_own_hint(answer, words):
     result = grade_solution("activations.sigmoid_derivative", answer)
     assert not result.passed and words in result.hint and "hint:" in result.message
@@ -103,13 +112,15 @@ def test_gradient_results_print_as_a_short_aligned_table():
     result = grade_solution("activations.leaky_relu", lambda x, negative_slope=0.01: torch.relu(x))
     lines = _lines(result)
     header = next(i for i, line in enumerate(lines) if line.strip().startswith("part"))
-    rows = lines[header:header + 3]
+    rows = lines[header : header + 3]
     assert [r.split()[0] for r in rows] == ["part", "output", "grad"], rows
     columns = {r.index("expected") if i == 0 else None for i, r in enumerate(rows)} - {None}
     assert all(r[:4] == "    " for r in rows) and len(columns) == 1
     assert rows[2].split()[1:3] == ["x", "off"], rows[2]  # "grad x  off by ..." named by parameter
     assert "{" not in result.message, "no dictionary dump"
-    assert len(table({"output": torch.arange(100.0)}, {"output": torch.arange(100.0) * 1e6})[1]) <= 76
+    assert (
+        len(table({"output": torch.arange(100.0)}, {"output": torch.arange(100.0) * 1e6})[1]) <= 76
+    )
 
 
 def test_every_feedback_line_fits_80_characters():
@@ -121,11 +132,16 @@ def test_every_feedback_line_fits_80_characters():
 
 def test_verdicts_are_unchanged_by_the_feedback():
     assert grade_solution("activations.step", get("activations.step").reference).passed
-    assert cl.grading.self_test(["activations.step", "activations.sigmoid_derivative",
-                                 "batchnorm.batch_norm_train"]) == []
+    assert (
+        cl.grading.self_test(
+            ["activations.step", "activations.sigmoid_derivative", "batchnorm.batch_norm_train"]
+        )
+        == []
+    )
 
 
 # ---- progress bars: one setting (item 10) ---------------------------------------------------
+
 
 def test_progress_setting(monkeypatch):
     monkeypatch.delenv(PROGRESS_ENV, raising=False)
@@ -140,7 +156,9 @@ def test_progress_setting(monkeypatch):
     # inside a kernel: on when the frontend takes input (JupyterLab, Colab), off for nbclient/nbval
     for allow_stdin in (True, False):
         kernel = types.SimpleNamespace(_allow_stdin=allow_stdin)
-        fake = types.SimpleNamespace(get_ipython=lambda kernel=kernel: types.SimpleNamespace(kernel=kernel))
+        fake = types.SimpleNamespace(
+            get_ipython=lambda kernel=kernel: types.SimpleNamespace(kernel=kernel)
+        )
         monkeypatch.setitem(sys.modules, "IPython", fake)
         assert show_progress() is allow_stdin
 
@@ -156,6 +174,7 @@ def test_executed_notebooks_show_no_progress(monkeypatch):
 
 
 # ---- chapter 8's receptive-field explorer: the plot is sized to the field (item 8) -----------
+
 
 def test_receptive_field_plot_shows_the_whole_field():
     import matplotlib
