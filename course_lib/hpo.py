@@ -51,7 +51,9 @@ BUDGETED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialSta
 
 
 class WorkerError(RuntimeError):
-    """A problem the worker reports as one clear line (bad URL, unreachable database, ...)."""
+    """A problem the worker reports as one clear line (bad URL, unreachable database, ...).
+    Chapter 7.
+    """
 
 
 # ---- objectives ----------------------------------------------------------------------------
@@ -185,7 +187,9 @@ def synthetic_objective(
 
 @dataclass(frozen=True)
 class Objective:
-    """A named objective for the worker command: its direction and a factory (run once)."""
+    """A named objective for the worker command: its direction and a factory (run once).
+    Chapter 7.
+    """
 
     direction: str  # "maximize" or "minimize"
     make: Callable[[Split | None], Callable[[optuna.trial.BaseTrial], float]]
@@ -557,7 +561,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit status (0 done, 2 a clear error on stderr)."""
+    """The command line; returns the exit status (0 done, 2 a clear error on stderr). Chapter 7."""
     args = _parser().parse_args(argv)
     log = None if args.quiet else (lambda message: print(message, flush=True))
     try:
