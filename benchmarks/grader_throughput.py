@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import inspect
 import json
 import os
 import statistics
@@ -30,32 +29,13 @@ BUDGET = 0.75
 
 
 def solved_notebook(chapter_notebook: Path) -> dict:
-    from course_lib.grading import exercises_of
+    """The chapter's exercise notebook with one more cell: every reference solution."""
+    from course_lib.grading import solved_source
 
     nb = json.loads(chapter_notebook.read_text())
-    chapter = nb["metadata"]["course_lib"]["chapter"]
-    module = sys.modules[exercises_of(chapter)[0].reference.__module__]
-    imports = [
-        line
-        for line in inspect.getsource(module).splitlines()
-        if line.startswith(("import ", "from "))
-        and "course_lib" not in line
-        and "__future__" not in line
-    ]
-    source = (
-        "\n".join(imports)
-        + "\n\n"
-        + "\n\n".join(inspect.getsource(e.reference) for e in exercises_of(chapter))
-    )
-    nb["cells"].append(
-        {
-            "cell_type": "code",
-            "metadata": {},
-            "execution_count": None,
-            "outputs": [],
-            "source": source,
-        }
-    )
+    source = solved_source(nb["metadata"]["course_lib"]["chapter"])
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": []}
+    nb["cells"].append({**cell, "source": source})
     return nb
 
 
@@ -118,11 +98,16 @@ def measure(submissions: int, jobs: int) -> dict:
 def table(m: dict) -> str:
     ok = m["ratio"] <= BUDGET
     return (
-        f"Measured on {dt.date.today().isoformat()} by `make bench`: {m['submissions']} solved copies of the "
-        f"chapter 2 exercise notebook graded with `--jobs {m['jobs']}` on a machine with {m['cores']} CPU cores "
-        f"(load average {m['load']}), isolation: {m['isolation']}. Budget: at most {BUDGET} times one bare "
-        "`import torch` per submission (total wall time / submissions), measured in the same run.\n\n"
-        "| Submissions | Total (s) | Per submission (s) | One `import torch` (s) | Ratio | Within budget |\n"
+        f"Measured on {dt.date.today().isoformat()} by `make bench`: {m['submissions']} solved "
+        f"copies of the "
+        f"chapter 2 exercise notebook graded with `--jobs {m['jobs']}` on a machine with "
+        f"{m['cores']} CPU cores "
+        f"(load average {m['load']}), isolation: {m['isolation']}. Budget: at most {BUDGET} times "
+        f"one bare "
+        "`import torch` per submission (total wall time / submissions), measured in the same "
+        "run.\n\n"
+        "| Submissions | Total (s) | Per submission (s) | One `import torch` (s) | Ratio | Within "
+        "budget |\n"
         "| ---: | ---: | ---: | ---: | ---: | --- |\n"
         f"| {m['submissions']} | {m['total_seconds']:.1f} | {m['per_submission_seconds']:.2f} | "
         f"{m['import_torch_seconds']:.2f} | **{m['ratio']:.2f}** | {'yes' if ok else '**no**'} |\n"

@@ -1,4 +1,5 @@
-"""Benchmark: course_lib.fit against a hand-written loop and a DataLoader loop (COURSE_DESIGN budget).
+"""Benchmark: course_lib.fit against a hand-written loop and a DataLoader loop (COURSE_DESIGN
+budget).
 
 The budget: `fit` within 5% of a hand-written loop over in-memory tensors, and well ahead of a
 DataLoader loop on the course's small data. Run with `make bench` or
@@ -75,13 +76,20 @@ def main() -> None:
             times[name].append(time.perf_counter() - start)
     median = {name: statistics.median(t) for name, t in times.items()}
     base = median["hand-written"]
-    print(f"MNIST-1D MLP 40-256-256-10, {NUM_EPOCHS} epochs, batch {BATCH_SIZE}, median of {args.repeats}:")
+    print(
+        f"MNIST-1D MLP 40-256-256-10, {NUM_EPOCHS} epochs, batch {BATCH_SIZE}, median of "
+        f"{args.repeats}:"
+    )
     for name, seconds in median.items():
         print(f"  {name:15s} {seconds:6.2f} s  ({seconds / base:5.2f} x hand-written)")
-    rows = "\n".join(f"| {name} | {seconds:.2f} | {seconds / base:.2f} |" for name, seconds in median.items())
+    rows = "\n".join(
+        f"| {name} | {seconds:.2f} | {seconds / base:.2f} |" for name, seconds in median.items()
+    )
     args.markdown.write_text(
-        f"MNIST-1D, MLP 40-256-256-10, {NUM_EPOCHS} epochs of batches of {BATCH_SIZE}, Adam; median of "
-        f"{args.repeats} interleaved runs, one CPU thread.\n\n| loop | seconds | relative to hand-written |\n"
+        f"MNIST-1D, MLP 40-256-256-10, {NUM_EPOCHS} epochs of batches of {BATCH_SIZE}, Adam; "
+        f"median of "
+        f"{args.repeats} interleaved runs, one CPU thread.\n\n| loop | seconds | relative to "
+        f"hand-written |\n"
         f"|---|---:|---:|\n{rows}\n"
     )
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -60,10 +60,10 @@ def _check_batch(name: str, x: object, dims: int | None = 2) -> torch.Tensor:
 
 
 class Autoencoder(nn.Module):
-    """An encoder E_phi: X -> Z and a decoder D_theta: Z -> X; `forward(x)` is D(E(x)) (chapter 9).
+    """An encoder E_phi: X -> Z and a decoder D_theta: Z -> X; `forward(x)` is D(E(x)).
 
     `encode(x)` gives the code z, `decode(z)` the reconstruction x_hat. Any two modules will do; for
-    the fully connected pairs of the chapters use `fully_connected_autoencoder`.
+    the fully connected pairs of the chapters use `fully_connected_autoencoder`. Chapter 9.
     """
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module) -> None:
@@ -101,7 +101,7 @@ def fully_connected_autoencoder(
     code_activation: Callable[[], nn.Module] = nn.Identity,
     output_activation: Callable[[], nn.Module] = nn.Identity,
 ) -> Autoencoder:
-    """A fully connected autoencoder whose decoder mirrors the encoder (chapter 9).
+    """A fully connected autoencoder whose decoder mirrors the encoder.
 
     `sizes` lists the encoder's widths from the input to the code, e.g. `[64, 128, 8]`; the decoder
     has the reversed widths `[8, 128, 64]`. `activation` (a module class or factory) follows every
@@ -109,7 +109,7 @@ def fully_connected_autoencoder(
     encoder's last layer (`nn.Sigmoid` for the sparse and contractive autoencoders of chapter 10,
     whose units must lie in (0, 1)); `output_activation` follows the decoder's last layer.
     Identity layers are left out, so `sizes=[64, k]` with `code_activation=nn.Sigmoid` gives the
-    encoder `Sequential(Linear(64, k), Sigmoid())`.
+    encoder `Sequential(Linear(64, k), Sigmoid())`. Chapter 9.
     """
     sizes = list(sizes)
     valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
@@ -125,12 +125,12 @@ def fully_connected_autoencoder(
 def reconstruction_loss(
     x_hat: torch.Tensor, x: torch.Tensor, kind: str = "squared"
 ) -> torch.Tensor:
-    """Reconstruction loss, summed over each example's dimensions, batch-averaged; chapter 9.
+    """Reconstruction loss, summed over each example's dimensions, batch-averaged.
 
     `kind="squared"`: sum_d (x_hat_d - x_d)^2, the squared Euclidean distance d(x, x_hat).
     `kind="bce"`: binary cross-entropy for targets in [0, 1], with `x_hat` the decoder's *logits*
     (before a sigmoid), computed stably by `F.binary_cross_entropy_with_logits`.
-    Divide by the number of dimensions to get a per-pixel figure (`pixel_mse`).
+    Divide by the number of dimensions to get a per-pixel figure (`pixel_mse`). Chapter 9.
     """
     _check_batch("x_hat", x_hat, dims=None)
     _check_batch("x", x, dims=None)
@@ -151,10 +151,10 @@ def reconstruction_loss(
 def reconstruction_errors(
     model: nn.Module, X: torch.Tensor, target: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """Per-example squared reconstruction error sum_d (x_hat_d - x_d)^2, shape (N,) (chapter 9).
+    """Per-example squared reconstruction error sum_d (x_hat_d - x_d)^2, shape (N,).
 
     The model runs in eval mode without gradients (its mode is restored). `target` is the clean
-    data when `X` is corrupted (chapter 10); by default the target is `X` itself.
+    data when `X` is corrupted; by default the target is `X` itself. Chapter 9.
     """
     _check_batch("X", X, dims=None)
     target = X if target is None else _check_batch("target", target, dims=None)
@@ -172,9 +172,10 @@ def reconstruction_errors(
 
 
 def pixel_mse(model: nn.Module, X: torch.Tensor, target: torch.Tensor | None = None) -> float:
-    """Mean squared reconstruction error per pixel (averaged over examples and pixels), chapter 9.
+    """Mean squared reconstruction error per pixel (averaged over examples and pixels).
 
     The per-pixel scale of TOPICS-style tables; `reconstruction_loss` sums over pixels instead.
+    Chapter 9.
     """
     errors = reconstruction_errors(model, X, target)
     return float(errors.mean() / X[0].numel())
@@ -183,12 +184,13 @@ def pixel_mse(model: nn.Module, X: torch.Tensor, target: torch.Tensor | None = N
 def corrupt(
     x: torch.Tensor, kind: str, level: float, generator: torch.Generator | None = None
 ) -> torch.Tensor:
-    """A corrupted copy of `x` (chapter 10); `x` itself is left untouched.
+    """A corrupted copy of `x`; `x` itself is left untouched.
 
     `kind="gaussian"`: x + level * N(0, 1) noise (level is the standard deviation, >= 0).
     `kind="masking"`: each entry set to 0 independently with probability `level` (in [0, 1]).
     `generator` makes the noise reproducible; without it torch's global generator is used, so a
     training `transform=lambda x: corrupt(x, "masking", 0.3)` draws fresh noise for every batch.
+    Chapter 10.
     """
     _check_batch("x", x, dims=None)
     if isinstance(level, bool) or not isinstance(level, (int, float)):
@@ -212,13 +214,13 @@ SPARSITY_EPS = 1e-6  # rho_hat is clamped to [SPARSITY_EPS, 1 - SPARSITY_EPS] in
 
 
 def sparsity_kl(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
-    """`sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j))`, the sparsity penalty; chapter 10.
+    """`sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j))`, the sparsity penalty.
 
     KL = rho log(rho / rho_hat) + (1 - rho) log((1 - rho) / (1 - rho_hat)) per hidden unit, with
     `rho` the target mean activation (a float in (0, 1)) and `rho_hat` the units' mean activations
     over a batch (a 1-D tensor in (0, 1)). For numerical safety `rho_hat` is clamped to
     [1e-6, 1 - 1e-6], so a dead or saturated unit gives a large finite penalty, not infinity
-    (the gradient is zero outside the clamp range).
+    (the gradient is zero outside the clamp range). Chapter 10.
     """
     if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
         raise ValueError(f"rho must be a number in (0, 1) (a target mean activation), got {rho!r}")
@@ -239,7 +241,7 @@ def _linear_sigmoid(encoder: nn.Module) -> nn.Linear | None:
 
 
 def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto") -> torch.Tensor:
-    """Batch mean of `||J_E(x_i)||_F^2`, the encoder Jacobian's squared Frobenius norm; chapter 10.
+    """Batch mean of `||J_E(x_i)||_F^2`, the encoder Jacobian's squared Frobenius norm.
 
     Differentiable with respect to the encoder's parameters (add it to the loss, Rifai et al. 2011).
     `path="analytic"`: for an encoder that is one `nn.Linear` followed by `nn.Sigmoid`,
@@ -247,7 +249,7 @@ def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto")
     `||J||_F^2 = sum_j (h_j (1 - h_j))^2 ||W_j||^2`, with `W_j` the j-th row of W.
     `path="autograd"`: any encoder, the per-example Jacobian by `torch.func.jacrev` and `vmap`
     (the encoder must treat examples independently: no batch normalization in training mode).
-    `path="auto"` takes the analytic path when it applies. `x` has shape (N, D).
+    `path="auto"` takes the analytic path when it applies. `x` has shape (N, D). Chapter 10.
     """
     if not isinstance(encoder, nn.Module):
         raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
@@ -280,9 +282,10 @@ def _check_weight(weight: float) -> float:
 
 
 def sparsity_term(rho: float, weight: float) -> Penalty:
-    """`penalties=` entry: weight * sparsity_kl(rho, the batch's mean code activation), chapter 10.
+    """`penalties=` entry: weight * sparsity_kl(rho, the batch's mean code activation).
 
     The returned function takes `(model, x_batch)`; the model needs `encode` with codes in (0, 1).
+    Chapter 10.
     """
     weight = _check_weight(weight)
     sparsity_kl(rho, torch.full((1,), 0.5))  # validates rho now, not in the middle of training
@@ -294,7 +297,7 @@ def sparsity_term(rho: float, weight: float) -> Penalty:
 
 
 def l1_code_term(weight: float) -> Penalty:
-    """`penalties=` entry: weight * batch mean of `||z||_1`, an L1 penalty on codes; chapter 10."""
+    """`penalties=` entry: weight * batch mean of `||z||_1`, an L1 penalty on codes. Chapter 10."""
     weight = _check_weight(weight)
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -304,7 +307,7 @@ def l1_code_term(weight: float) -> Penalty:
 
 
 def contractive_term(weight: float, path: str = "auto") -> Penalty:
-    """`penalties=` entry: weight * contractive_penalty(model.encoder, x_batch) (chapter 10)."""
+    """`penalties=` entry: weight * contractive_penalty(model.encoder, x_batch). Chapter 10."""
     weight = _check_weight(weight)
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -326,7 +329,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     Closed form: 0.5 * sum_j (exp(logvar_j) + mu_j^2 - 1 - logvar_j). `mu` and `logvar` must have
     the same shape (N, D) (no broadcasting: a mismatch is an error); the result has shape (N,).
     More generally the last dimension is the latent one: shape (..., D) gives (...). `logvar` is
-    the log-variance log sigma^2, not sigma nor log sigma. Introduced in chapter 11.
+    the log-variance log sigma^2, not sigma nor log sigma. Chapter 11.
     """
     _check_batch("mu", mu, dims=None)
     _check_batch("logvar", logvar, dims=None)
@@ -377,7 +380,7 @@ class VariationalAutoencoder(nn.Module):
     def reparameterize(
         mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
-        """z = mu + exp(logvar / 2) * eps with eps ~ N(0, I): a sample that gradients flow through."""
+        """z = mu + exp(logvar / 2) * eps, eps ~ N(0, I): a sample that gradients flow through."""
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         return mu + torch.exp(0.5 * logvar) * eps  # sigma = exp(logvar / 2)
 
@@ -414,11 +417,11 @@ def fully_connected_vae(
     activation: Callable[[], nn.Module] = nn.ReLU,
     likelihood: str = "bce",
 ) -> VariationalAutoencoder:
-    """A fully connected VAE whose decoder mirrors the encoder (chapter 11).
+    """A fully connected VAE whose decoder mirrors the encoder.
 
     `sizes` lists the widths from the input to the latent dimension, e.g. `[64, 128, 8]`: the
     encoder is 64 -> 128 -> 2 * 8 (mu and logvar), the decoder 8 -> 128 -> 64 (no output
-    activation: logits for "bce", means for "squared").
+    activation: logits for "bce", means for "squared"). Chapter 11.
     """
     sizes = list(sizes)
     valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
@@ -438,7 +441,7 @@ def elbo_loss(
     likelihood: str = "bce",
     reduction: str = "mean",
 ) -> dict[str, torch.Tensor]:
-    """The negative ELBO and its two terms, `{"loss", "reconstruction", "kl"}` (chapter 11).
+    """The negative ELBO and its two terms, `{"loss", "reconstruction", "kl"}`.
 
     `output` is a VAE's `(x_hat, mu, logvar)`. reconstruction = -log p(x|z) summed over the
     dimensions of an example (binary cross-entropy on logits for "bce"; for "squared",
@@ -446,7 +449,7 @@ def elbo_loss(
     constant); kl = `gaussian_kl(mu, logvar)`; loss = reconstruction + beta * kl (beta = 1 is
     the ELBO, other values the beta-VAE of Higgins et al. 2017). `reduction="mean"` averages over
     the batch (scalars, what `cl.fit`'s `loss_fn` takes: use `functools.partial` or a lambda for
-    other arguments); `"none"` keeps one value per example, shape (N,).
+    other arguments); `"none"` keeps one value per example, shape (N,). Chapter 11.
     """
     if not (isinstance(output, tuple) and len(output) == 3):
         raise TypeError(

@@ -23,10 +23,11 @@ def _check_sizes(sizes: Sequence[int]) -> list[int]:
 
 
 def draw_network(sizes: Sequence[int], ax: plt.Axes | None = None) -> plt.Axes:
-    """Neurons (circles) in layers (columns), a line per connection (one weight each) (chapter 1).
+    """Neurons (circles) in layers (columns), a line per connection (one weight each).
 
     The first column is the input: numbers, not neurons. Every later circle is a neuron with its own
     bias; the weights of the connections into neuron j of a layer form row j of its matrix W.
+    Chapter 1.
     """
     sizes = _check_sizes(sizes)
     ax = ax or plt.gca()
@@ -58,9 +59,9 @@ def draw_network(sizes: Sequence[int], ax: plt.Axes | None = None) -> plt.Axes:
 def draw_convolution(length: int = 7, kernel_size: int = 3, stride: int = 1, padding: int = 1,
                      position: int = 1, ax: plt.Axes | None = None) -> plt.Axes:
     """A 1-D convolution drawn as boxes: the zero-padded input (padding greyed), the window of
-    output `position` highlighted with its kernel weights, and the outputs (chapter 8).
+    output `position` highlighted with its kernel weights, and the outputs.
 
-    The number of outputs is floor((length + 2 padding - kernel_size) / stride) + 1.
+    The number of outputs is floor((length + 2 padding - kernel_size) / stride) + 1. Chapter 8.
     """
     for name, value, low in (("length", length, 1), ("kernel_size", kernel_size, 1),
                              ("stride", stride, 1), ("padding", padding, 0)):

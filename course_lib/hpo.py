@@ -51,7 +51,9 @@ BUDGETED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialSta
 
 
 class WorkerError(RuntimeError):
-    """A problem the worker reports as one clear line (bad URL, unreachable database, ...)."""
+    """A problem the worker reports as one clear line (bad URL, unreachable database, ...).
+    Chapter 7.
+    """
 
 
 # ---- objectives ----------------------------------------------------------------------------
@@ -86,12 +88,13 @@ class PruningCallback(Callback):
 
 
 def suggest_mlp(trial: optuna.trial.BaseTrial) -> dict[str, float | int]:
-    """Chapter 7's search space for an MLP; log scales where effects multiply."""
+    """The MLP search space; log scale where effects multiply. Chapter 7."""
+    suggest = trial.suggest_float
     return {
-        "lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
+        "lr": suggest("lr", 1e-4, 0.3, log=True),
         "width": trial.suggest_int("width", 16, 128, log=True),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 0.1, log=True),
+        "dropout": suggest("dropout", 0.0, 0.5),
+        "weight_decay": suggest("weight_decay", 1e-6, 0.1, log=True),
     }
 
 
@@ -185,7 +188,9 @@ def synthetic_objective(
 
 @dataclass(frozen=True)
 class Objective:
-    """A named objective for the worker command: its direction and a factory (run once)."""
+    """A named objective for the worker command: its direction and a factory (run once).
+    Chapter 7.
+    """
 
     direction: str  # "maximize" or "minimize"
     make: Callable[[Split | None], Callable[[optuna.trial.BaseTrial], float]]
@@ -557,7 +562,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """The command line; returns the exit status (0 done, 2 a clear error on stderr)."""
+    """The command line; returns the exit status (0 done, 2 a clear error on stderr). Chapter 7."""
     args = _parser().parse_args(argv)
     log = None if args.quiet else (lambda message: print(message, flush=True))
     try:

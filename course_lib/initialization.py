@@ -29,12 +29,12 @@ _SLOPE = {
 
 @dataclass(frozen=True)
 class LayerSignal:
-    """Forward statistics of one hidden layer over a batch (chapter 3).
+    """Forward statistics of one hidden layer over a batch.
 
     `z_var`: variance of the pre-activations (the Linear layer's output) over examples and units;
     `h_second_moment`: mean of the squared activations E[h^2], what the next layer's variance
     is built from; `saturated`: fraction of activations whose derivative is below 1/10 of its
-    maximum (0.0 for activations that do not saturate).
+    maximum (0.0 for activations that do not saturate). Chapter 3.
     """
 
     z_var: float
@@ -51,7 +51,7 @@ def _saturated(module: nn.Module, a: torch.Tensor, threshold: float) -> float:
 
 def saturated_fraction(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> float:
     """Fraction of all sigmoid/tanh outputs of `model` on `X` whose derivative is below
-    `threshold` times its maximum (chapter 3). Raises if the model has neither activation."""
+    `threshold` times its maximum. Raises if the model has neither activation. Chapter 3."""
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
@@ -65,10 +65,10 @@ def saturated_fraction(model: nn.Module, X: torch.Tensor, threshold: float = 0.1
 
 @torch.no_grad()
 def forward_profile(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> list[LayerSignal]:
-    """One `LayerSignal` per hidden layer of an `nn.Sequential` network, input first (chapter 3).
+    """One `LayerSignal` per hidden layer of an `nn.Sequential` network, input first.
 
     A hidden layer is an `nn.Linear` followed (possibly after other modules) by an activation
-    module; the final Linear (the logits) is not a hidden layer.
+    module; the final Linear (the logits) is not a hidden layer. Chapter 3.
     """
     if not isinstance(model, nn.Sequential):
         raise TypeError(f"model must be an nn.Sequential such as cl.MLP, "

@@ -16,8 +16,9 @@ __all__ = ["shift", "shift_change"]
 
 
 def shift(x: torch.Tensor, pixels: int, dim: int = -1) -> torch.Tensor:
-    """`x` moved by `pixels` positions along `dim` (positive: towards higher indices), zero-filled
-    (chapter 8)."""
+    """`x` moved by `pixels` positions along `dim` (positive: towards higher indices), zero-filled.
+    Chapter 8.
+    """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
     if isinstance(pixels, bool) or not isinstance(pixels, int):
@@ -37,7 +38,7 @@ def shift(x: torch.Tensor, pixels: int, dim: int = -1) -> torch.Tensor:
 def shift_change(features: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor,
                  pixels: int = 1, dim: int = -1) -> float:
     """Mean over examples of ||f(shift(x)) - f(x)|| / ||f(x)||, the features compared at the same
-    positions (no re-alignment): 0 means invariant to that shift (chapter 8)."""
+    positions (no re-alignment): 0 means invariant to that shift. Chapter 8."""
     if not callable(features):
         raise TypeError("features must be callable (a module or a function)")
     a, b = features(X).flatten(1), features(shift(X, pixels, dim)).flatten(1)

@@ -27,7 +27,7 @@ def _check_model(model: object) -> nn.Module:
 
 @torch.no_grad()
 def activation_patterns(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    """(N, units) bool: which ReLU units are on (input > 0) for each row of X (chapter 1)."""
+    """(N, units) bool: which ReLU units are on (input > 0) for each row of X. Chapter 1."""
     _check_model(model)
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"X must be a tensor, got {type(X).__name__}")
@@ -43,13 +43,13 @@ def activation_patterns(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
 
 
 def count_linear_regions(model: nn.Module, X: torch.Tensor) -> int:
-    """Distinct activation patterns among the rows of X: the linear regions X meets (chapter 1)."""
+    """Distinct activation patterns among the rows of X: the linear regions X meets. Chapter 1."""
     return len(torch.unique(activation_patterns(model, X), dim=0))
 
 
 def count_pieces_1d(model: nn.Module, x: torch.Tensor) -> int:
     """Linear pieces of a network of one input along the sorted points x, shape (N,) or (N, 1):
-    1 + the number of times the activation pattern changes between neighbours (chapter 1)."""
+    1 + the number of times the activation pattern changes between neighbours. Chapter 1."""
     shape = tuple(getattr(x, "shape", ()))
     if not isinstance(x, torch.Tensor) or len(shape) not in (1, 2) or shape[1:] not in ((), (1,)):
         raise ValueError(f"x must be a tensor of shape (N,) or (N, 1), got {shape}")
@@ -62,7 +62,7 @@ def count_pieces_1d(model: nn.Module, x: torch.Tensor) -> int:
 
 def sawtooth_network(depth: int) -> nn.Sequential:
     """A ReLU network of `depth` hidden layers of 2 units that composes the tent map depth times
-    on [0, 1]: t(x) = 2 relu(x) - 4 relu(x - 1/2). It has 2**depth linear pieces (chapter 1)."""
+    on [0, 1]: t(x) = 2 relu(x) - 4 relu(x - 1/2). It has 2**depth linear pieces. Chapter 1."""
     if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
         raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
     layers: list[nn.Module] = []
@@ -79,10 +79,10 @@ def sawtooth_network(depth: int) -> nn.Sequential:
 
 def plot_linear_regions(model: nn.Module, lim: float = 1.2, resolution: int = 300, ax=None,
                         seed: int = 0):
-    """Colour each linear region of a 2-input ReLU network on [-lim, lim]^2 (chapter 1).
+    """Colour each linear region of a 2-input ReLU network on [-lim, lim]^2.
 
     Returns the number of regions the grid meets. Colours are random per region (no colour bar:
-    the colour is a label, not a value)."""
+    the colour is a label, not a value). Chapter 1."""
     import matplotlib.pyplot as plt
 
     ax = ax or plt.gca()

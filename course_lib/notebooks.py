@@ -8,12 +8,14 @@ cell from the repository URL in `_config.yml`, the one place it is kept.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import re
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
 
@@ -21,7 +23,15 @@ from course_lib.progress import PROGRESS_ENV
 
 from course_lib.reproducibility import PORTABLE_NUMERICS
 
-__all__ = ["ROOT", "SETUP_METADATA", "SETUP_TAG", "execute", "repository_url", "setup_cell_source", "sync_setup_cell"]
+__all__ = [
+    "ROOT",
+    "SETUP_METADATA",
+    "SETUP_TAG",
+    "execute",
+    "repository_url",
+    "setup_cell_source",
+    "sync_setup_cell",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_TAG = "remove-cell"  # hidden on the website
@@ -79,30 +89,57 @@ def sync_setup_cell(path: Path, url: str | None = None) -> bool:
     return True
 
 
-def execute(path: Path, timeout: int = 600) -> tuple[float, int]:
-    """Execute a notebook in a fresh kernel in its own folder and store its outputs.
+class Measurement(NamedTuple):
+    """What executing one notebook cost: wall-clock and kernel CPU seconds, peak kernel memory.
 
-    Returns the wall-clock seconds and the kernel's peak resident memory in bytes (0 if unknown).
+    On a quiet machine CPU and wall-clock seconds agree (the kernel runs one thread); other work on
+    the machine inflates CPU seconds less. `slowest` lists the three slowest cells as
+    (cell index, wall-clock seconds).
     """
+
+    seconds: float
+    cpu_seconds: float
+    peak_bytes: int
+    slowest: list[tuple[int, float]]
+
+
+def execute(path: Path, timeout: int = 600) -> Measurement:
+    """Execute a notebook in a fresh kernel in its own folder and store its outputs."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
     )
-    peak = 0
     start = time.perf_counter()
-    # No progress bars in stored outputs (course_lib.progress; the kernel would not show them anyway).
+    # No progress bars in stored outputs (course_lib.progress; the kernel would not show them
+    # anyway).
     with client.setup_kernel(env={**os.environ, PROGRESS_ENV: "0"}):
         client.execute(cleanup_kc=False)  # run every cell; the kernel stays up to be measured
         elapsed = time.perf_counter() - start
-        peak = _peak_rss(client)
-    for cell in nb.cells:
+        peak, cpu = _kernel_usage(client)
+    cell_seconds = []
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
+            cell_seconds.append((index, _cell_seconds(cell)))
+            cell.metadata.pop("execution", None)  # timestamps: not part of the stored notebook
             cell.outputs = _coalesce_streams(cell.outputs)
     nbformat.write(nb, path)
-    return elapsed, peak
+    slowest = sorted(cell_seconds, key=lambda pair: -pair[1])[:3]
+    return Measurement(elapsed, cpu, peak, slowest)
+
+
+def _cell_seconds(cell) -> float:
+    timing = cell.metadata.get("execution", {})
+    try:
+        started = dt.datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        ended = dt.datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return 0.0
+    return (ended - started).total_seconds()
 
 
 def _coalesce_streams(outputs: list) -> list:
@@ -117,15 +154,18 @@ def _coalesce_streams(outputs: list) -> list:
     return merged
 
 
-def _peak_rss(client) -> int:
+def _kernel_usage(client) -> tuple[int, float]:
+    """The kernel's peak resident memory (bytes) and CPU seconds, its waited-for children's
+    included; (0, 0.0) where /proc is not available."""
     try:
         pid = client.km.provisioner.process.pid
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+        peak = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(int(value) for value in fields[11:15])  # utime, stime, cutime, cstime
+        return peak, ticks / os.sysconf("SC_CLK_TCK")
     except Exception:
-        pass
-    return 0
+        return 0, 0.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,13 +187,19 @@ def main(argv: list[str] | None = None) -> int:
             copy = path.with_name(f".bench-{path.name}")
             nbformat.write(nb, copy)
             try:
-                seconds, peak = execute(copy)
+                m = execute(copy)
             finally:
                 copy.unlink(missing_ok=True)
         else:
-            seconds, peak = execute(path)
-        rows.append({"notebook": str(path), "seconds": round(seconds, 1), "peak_mb": round(peak / 2**20)})
-        print(f"{path}: {seconds:.1f} s, peak kernel memory {peak / 2**20:.0f} MB", flush=True)
+            m = execute(path)
+        rows.append({
+            "notebook": str(path), "seconds": round(m.seconds, 1),
+            "cpu_seconds": round(m.cpu_seconds, 1), "peak_mb": round(m.peak_bytes / 2**20),
+            "slowest_cells": [[index, round(sec, 1)] for index, sec in m.slowest],
+        })
+        slowest = ", ".join(f"cell {index} {sec:.1f} s" for index, sec in m.slowest)
+        print(f"{path}: {m.seconds:.1f} s ({m.cpu_seconds:.1f} s CPU), peak kernel memory "
+              f"{m.peak_bytes / 2**20:.0f} MB; slowest: {slowest}", flush=True)
     if args.command == "bench":
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=1) + "\n")

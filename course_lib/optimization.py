@@ -53,12 +53,12 @@ def _check_data(X: object, y: object) -> None:
 
 @dataclass(frozen=True)
 class RangeTest:
-    """The result of `lr_range_test` (chapter 5).
+    """The result of `lr_range_test`.
 
     `lrs[i]` is the learning rate of step i and `losses[i]` that step's mini-batch loss;
     `smoothed` is their exponential moving average (bias-corrected). `diverged_at` is the learning
     rate at which the test stopped because the loss blew up, or None if it reached `max_lr`.
-    `best_lr` has the lowest smoothed loss; `suggestion` is `best_lr / 10`.
+    `best_lr` has the lowest smoothed loss; `suggestion` is `best_lr / 10`. Chapter 5.
     """
 
     lrs: list[float]
@@ -100,13 +100,14 @@ def lr_range_test(
     smoothing: float = 0.1,
     stop_factor: float = 4.0,
 ) -> RangeTest:
-    """The learning-rate range test of Smith (2017) (chapter 5).
+    """The learning-rate range test of Smith (2017).
 
     Trains `model` with `optimizer` for up to `num_steps` mini-batches (shuffled with torch's
     global generator), multiplying the learning rate by a constant factor at every step, from
     `min_lr` to `max_lr`. The test stops early when the loss is not finite or the smoothed loss
     exceeds `stop_factor` times its lowest value so far: the blow-up. The model's weights and
     the optimizer's state are restored afterwards, so the same model can then be trained.
+    Chapter 5.
     """
     _check_data(X, y)
     min_lr, max_lr = _positive_number("min_lr", min_lr), _positive_number("max_lr", max_lr)
@@ -118,7 +119,9 @@ def lr_range_test(
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
     _positive_number("stop_factor", stop_factor)
     if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
 
     saved_model = copy.deepcopy(model.state_dict())
     saved_optimizer = copy.deepcopy(optimizer.state_dict())
@@ -165,11 +168,11 @@ Schedule = Callable[[torch.optim.Optimizer], torch.optim.lr_scheduler.LRSchedule
 
 
 def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list[float]:
-    """The learning rate at each of `num_steps` steps under `schedule` (chapter 5).
+    """The learning rate at each of `num_steps` steps under `schedule`.
 
     `schedule(optimizer)` builds a `torch.optim.lr_scheduler` (the form `Run.schedule` takes); it
     is applied to a throw-away SGD optimizer whose base learning rate is `lr`. Value i is the
-    learning rate used by step i, before the i-th `scheduler.step()`.
+    learning rate used by step i, before the i-th `scheduler.step()`. Chapter 5.
     """
     _positive_int("num_steps", num_steps)
     _positive_number("lr", lr)
@@ -188,7 +191,7 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
 def plot_schedules(
     schedules: Mapping[str, Schedule], num_steps: int, lr: float = 1.0, ax: plt.Axes | None = None
 ) -> plt.Axes:
-    """One curve of learning rate against step per named schedule (chapter 5)."""
+    """One curve of learning rate against step per named schedule. Chapter 5."""
     if not isinstance(schedules, Mapping) or not schedules:
         raise TypeError("schedules must be a non-empty mapping name -> (optimizer -> scheduler)")
     ax = ax if ax is not None else plt.subplots(figsize=(6, 3.5))[1]
@@ -218,18 +221,20 @@ def gradient_noise(
     batch_sizes: Sequence[int],
     num_batches: int = 50,
 ) -> dict[int, float]:
-    """Mean squared distance of mini-batch gradients from the full-batch gradient (chapter 5).
+    """Mean squared distance of mini-batch gradients from the full-batch gradient.
 
     For each batch size B, draws `num_batches` mini-batches of B distinct rows of (X, y) (torch's
     global generator) and returns `{B: mean of ||g_B - g||^2}`, where g is the gradient of the
     loss on all of (X, y) and g_B on the batch. Sampling without replacement from N rows, the
     expectation is (N - B) / (N - 1) * s^2 / B with s^2 the mean squared distance of one
     example's gradient from g: about 1/B for B much smaller than N, and 0 at B = N. The model's
-    parameters, mode and `.grad` are left unchanged.
+    parameters, mode and `.grad` are left unchanged. Chapter 5.
     """
     _check_data(X, y)
     if isinstance(batch_sizes, int) or not batch_sizes:
-        raise ValueError(f"batch_sizes must be a non-empty sequence of integers, got {batch_sizes!r}")
+        raise ValueError(
+            f"batch_sizes must be a non-empty sequence of integers, got {batch_sizes!r}"
+        )
     for b in batch_sizes:
         _positive_int("each batch size", b)
         if b > len(X):
@@ -259,12 +264,14 @@ def trajectory(
 
     `f` maps a point (D,) to a scalar tensor; `make_optimizer([point])` builds the optimizer, for
     example `lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9)`. Chapter 5 uses it on
-    an ill-conditioned quadratic to compare plain gradient descent, momentum and Adam.
+    an ill-conditioned quadratic to compare plain gradient descent, momentum and Adam. Chapter 5.
     """
     _positive_int("num_steps", num_steps)
     point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     if point.dim() != 1:
-        raise ValueError(f"start must be a flat sequence of numbers, got shape {tuple(point.shape)}")
+        raise ValueError(
+            f"start must be a flat sequence of numbers, got shape {tuple(point.shape)}"
+        )
     optimizer = make_optimizer([point])
     points = [point.detach().clone()]
     for _ in range(num_steps):
@@ -283,10 +290,10 @@ def plot_trajectories(
     minimum: Sequence[float] | None = None,
     ax: plt.Axes | None = None,
 ) -> plt.Axes:
-    """Contours of a function of two variables and the named paths over it (chapter 5).
+    """Contours of a function of two variables and the named paths over it.
 
     `f` must accept a batch of points of shape (..., 2) (written with `w[..., 0]`, `w[..., 1]`);
-    `minimum`, if given, is marked with a star.
+    `minimum`, if given, is marked with a star. Chapter 5.
     """
     ax = ax if ax is not None else plt.subplots(figsize=(6, 4))[1]
     xs, ys = torch.linspace(*xlim, 200), torch.linspace(*ylim, 200)

@@ -37,7 +37,7 @@ def _kernel_allows_input() -> bool | None:
 def show_progress(progress: bool | None = None) -> bool:
     """Whether to show a progress bar: `progress` if given, else the course setting (module doc).
 
-    Chapter 1 (through `training.fit`)."""
+    Chapter 1 (through `training.fit`). Chapter 1."""
     if progress is not None:
         if not isinstance(progress, bool):
             raise TypeError(f"progress must be True, False or None, got {progress!r}")
@@ -56,7 +56,7 @@ def show_progress(progress: bool | None = None) -> bool:
 def progress_bar(iterable: Iterable, *, progress: bool | None = None, **kwargs: Any) -> Iterable:
     """`tqdm.auto.tqdm(iterable, **kwargs)`, disabled unless `show_progress(progress)`.
 
-    Chapter 1 (through `training.fit`); for any long loop of a notebook."""
+    Chapter 1 (through `training.fit`); for any long loop of a notebook. Chapter 1."""
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=not show_progress(progress), **kwargs)

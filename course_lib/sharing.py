@@ -26,12 +26,13 @@ def _positive_int(name: str, value: object) -> int:
 
 
 class LocallyConnected1d(nn.Module):
-    """A 1-D convolution without weight sharing: one kernel per output position (chapter 1).
+    """A 1-D convolution without weight sharing: one kernel per output position.
 
     Input (N, C_in, L), output (N, C_out, L_out) with L_out = (L + 2 padding - K) // stride + 1.
     Output position i reads the window x[:, :, i S : i S + K] of the zero-padded input, as in
     `nn.Conv1d`, but with its own weights `weight[i]` of shape (C_out, C_in, K) and its own bias
     `bias[i]`: L_out * C_out * C_in * K weights instead of the convolution's C_out * C_in * K.
+    Chapter 1.
     """
 
     def __init__(self, in_channels: int, out_channels: int, length: int, kernel_size: int,
@@ -94,7 +95,7 @@ class LocallyConnected1d(nn.Module):
 @torch.no_grad()
 def linear_map_matrix(layer: nn.Module, num_inputs: int) -> torch.Tensor:
     """The (num_outputs, num_inputs) matrix of a linear, bias-free map of (N, 1, num_inputs) or
-    (N, num_inputs) input: column i is the layer applied to the i-th basis vector (chapter 1)."""
+    (N, num_inputs) input: column i is the layer applied to the i-th basis vector. Chapter 1."""
     if not isinstance(layer, nn.Module):
         raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
     basis = torch.eye(_positive_int("num_inputs", num_inputs))
@@ -107,9 +108,9 @@ def linear_map_matrix(layer: nn.Module, num_inputs: int) -> torch.Tensor:
 
 def unshare(model: nn.Module, length: int) -> nn.Module:
     """A copy of `model` in which every `nn.Conv1d` becomes a `LocallyConnected1d` starting from
-    the same weights at every position: same locality, depth and strides, no sharing (chapter 1).
+    the same weights at every position: same locality, depth and strides, no sharing.
 
-    `length` is the input length of the first convolution; later lengths are computed.
+    `length` is the input length of the first convolution; later lengths are computed. Chapter 1.
     """
     import copy
 

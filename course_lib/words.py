@@ -55,7 +55,9 @@ class Vocabulary:
 
 def _check_sentences(sentences: object) -> None:
     if isinstance(sentences, (str, bytes)) or not isinstance(sentences, Sequence):
-        raise TypeError("sentences must be a list of token lists, e.g. [['the', 'cat'], ['a', 'dog']]")
+        raise TypeError(
+            "sentences must be a list of token lists, e.g. [['the', 'cat'], ['a', 'dog']]"
+        )
     if any(isinstance(s, str) or not isinstance(s, Sequence) for s in sentences):
         raise TypeError("each sentence must be a list of string tokens, not a string")
 
@@ -63,7 +65,8 @@ def _check_sentences(sentences: object) -> None:
 def build_vocabulary(
     sentences: Sequence[Sequence[str]], min_count: int = 5, max_size: int | None = None
 ) -> Vocabulary:
-    """Words occurring at least `min_count` times, most frequent first (ties alphabetical). Chapter 12.
+    """Words occurring at least `min_count` times, most frequent first (ties
+    alphabetical). Chapter 12.
 
     `max_size` keeps only the most frequent ones.
     """
@@ -74,7 +77,9 @@ def build_vocabulary(
                                  or max_size < 1):
         raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
     counts = Counter(token for sentence in sentences for token in sentence)
-    kept = sorted(((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+    kept = sorted(
+        ((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0])
+    )
     if max_size is not None:
         kept = kept[:max_size]
     if not kept:
@@ -93,7 +98,9 @@ def cooccurrence_counts(
     """
     _check_sentences(sentences)
     if not isinstance(vocab, Vocabulary):
-        raise TypeError(f"vocab must be a Vocabulary (from build_vocabulary), got {type(vocab).__name__}")
+        raise TypeError(
+            f"vocab must be a Vocabulary (from build_vocabulary), got {type(vocab).__name__}"
+        )
     if isinstance(window, bool) or not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be an integer >= 1, got {window!r}")
     index = vocab.index
@@ -190,8 +197,10 @@ def _as_matrix(vectors: object, vocab: Vocabulary) -> np.ndarray:
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
     if vectors.ndim != 2 or len(vectors) != len(vocab):
-        raise ValueError(f"vectors must have shape ({len(vocab)}, dim), one row per vocabulary word; "
-                         f"got {vectors.shape}")
+        raise ValueError(
+            f"vectors must have shape ({len(vocab)}, dim), one row per vocabulary word; "
+            f"got {vectors.shape}"
+        )
     return vectors
 
 
@@ -231,7 +240,8 @@ def evaluate_word_similarity(
     vectors: np.ndarray, vocab: Vocabulary, pairs: Iterable[tuple[str, str, float]],
     num_bootstrap: int = 1000, confidence: float = 0.95, seed: int = 0,
 ) -> WordSimilarity:
-    """Spearman rank correlation of cosine similarity with human scores, on covered pairs. Chapter 12.
+    """Spearman rank correlation of cosine similarity with human scores, on covered
+    pairs. Chapter 12.
 
     `pairs` are (word1, word2, human score); pairs with a word outside `vocab` are skipped and
     counted. The interval resamples the covered pairs with replacement `num_bootstrap` times.
@@ -240,7 +250,9 @@ def evaluate_word_similarity(
     pairs = list(pairs)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    covered = [(vocab.index[a], vocab.index[b], s) for a, b, s in pairs if a in vocab and b in vocab]
+    covered = [
+        (vocab.index[a], vocab.index[b], s) for a, b, s in pairs if a in vocab and b in vocab
+    ]
     if len(covered) < 3:
         raise ValueError(f"only {len(covered)} of {len(pairs)} pairs have both words in the "
                          "vocabulary; a correlation needs at least 3")

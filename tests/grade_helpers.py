@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from course_lib.grading import exercises_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def solved_source(chapter: str) -> str:
-    """Source defining every reference of a chapter, as a learner who solved everything would."""
-    module = sys.modules[exercises_of(chapter)[0].reference.__module__]
-    imports = [
-        line
-        for line in inspect.getsource(module).splitlines()
-        if line.startswith(("import ", "from "))
-        and "course_lib" not in line
-        and "__future__" not in line
-    ]
-    return (
-        "\n".join(imports)
-        + "\n\n"
-        + "\n\n".join(inspect.getsource(e.reference) for e in exercises_of(chapter))
-    )
-
-
 def notebook(path: Path, *cells: str, chapter: str | None = "activations", **extra) -> Path:
-    """Write a notebook of code cells (nbformat 4 JSON) at `path`; `extra` overrides top-level keys."""
+    """Write a notebook of code cells (nbformat 4 JSON) at `path`; `extra` overrides top-level
+    keys.
+    """
     nb = {
         "nbformat": 4,
         "nbformat_minor": 5,

@@ -1,4 +1,6 @@
-"""Tests of course_lib.activations (against PyTorch and closed forms) and of the chapter 2 exercises."""
+"""Tests of course_lib.activations (against PyTorch and closed forms) and of chapter 2's
+exercises.
+"""
 from __future__ import annotations
 
 import math
@@ -17,17 +19,32 @@ from course_lib.activations import ACTIVATIONS, compose, derivative, get_activat
 from course_lib.grading import exercises_of, grade_solution, self_test
 
 X = torch.linspace(-6, 6, 241, dtype=torch.float64)
-PHI = torch.distributions.Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64))
+PHI = torch.distributions.Normal(
+    torch.tensor(0.0, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
+)
 
 CLOSED_FORMS = {  # f(x) and f'(x), written out independently of torch.nn.functional
-    "sigmoid": (lambda x: 1 / (1 + torch.exp(-x)), lambda x: torch.exp(-x) / (1 + torch.exp(-x)) ** 2),
-    "tanh": (lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
-             lambda x: 1 - torch.tanh(x) ** 2),
+    "sigmoid": (
+        lambda x: 1 / (1 + torch.exp(-x)),
+        lambda x: torch.exp(-x) / (1 + torch.exp(-x)) ** 2,
+    ),
+    "tanh": (
+        lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
+        lambda x: 1 - torch.tanh(x) ** 2,
+    ),
     "relu": (lambda x: torch.where(x > 0, x, 0 * x), lambda x: (x > 0).double()),
-    "leaky_relu": (lambda x: torch.where(x > 0, x, 0.01 * x), lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.01))),
-    "elu": (lambda x: torch.where(x > 0, x, torch.exp(x) - 1), lambda x: torch.where(x > 0, 1.0, torch.exp(x))),
-    "silu": (lambda x: x / (1 + torch.exp(-x)),
-             lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x)))),
+    "leaky_relu": (
+        lambda x: torch.where(x > 0, x, 0.01 * x),
+        lambda x: torch.where(x > 0, torch.ones_like(x), torch.full_like(x, 0.01)),
+    ),
+    "elu": (
+        lambda x: torch.where(x > 0, x, torch.exp(x) - 1),
+        lambda x: torch.where(x > 0, 1.0, torch.exp(x)),
+    ),
+    "silu": (
+        lambda x: x / (1 + torch.exp(-x)),
+        lambda x: torch.sigmoid(x) * (1 + x * (1 - torch.sigmoid(x))),
+    ),
     "gelu": (lambda x: x * PHI.cdf(x), lambda x: PHI.cdf(x) + x * torch.exp(PHI.log_prob(x))),
     "softplus": (lambda x: torch.log1p(torch.exp(x)), lambda x: 1 / (1 + torch.exp(-x))),
 }
@@ -67,8 +84,12 @@ def test_silu_and_gelu_minima():
     assert get_activation("silu").low == pytest.approx(-lambertw(1 / math.e).real, abs=1e-15)
     for name in ("silu", "gelu"):
         f = CLOSED_FORMS[name][0]
-        best = minimize_scalar(lambda t: f(torch.tensor(t, dtype=torch.float64)).item(), bounds=(-3, 0),
-                               method="bounded", options={"xatol": 1e-12})
+        best = minimize_scalar(
+            lambda t: f(torch.tensor(t, dtype=torch.float64)).item(),
+            bounds=(-3, 0),
+            method="bounded",
+            options={"xatol": 1e-12},
+        )
         assert get_activation(name).low == pytest.approx(best.fun, abs=1e-14)
 
 

@@ -16,12 +16,19 @@ from course_lib.diagrams import draw_convolution, draw_network  # noqa: E402
 from course_lib.initialization import forward_profile, saturated_fraction  # noqa: E402
 from course_lib.invariance import shift, shift_change  # noqa: E402
 from course_lib.linear_regions import (  # noqa: E402
-    activation_patterns, count_linear_regions, count_pieces_1d, plot_linear_regions, sawtooth_network)
+    activation_patterns,
+    count_linear_regions,
+    count_pieces_1d,
+    plot_linear_regions,
+    sawtooth_network,
+)
 from course_lib.models import MLP, count_parameters  # noqa: E402
 from course_lib.sharing import LocallyConnected1d, linear_map_matrix  # noqa: E402
 
 
-@pytest.mark.parametrize("c_in,c_out,length,k,pad", [(1, 1, 40, 3, 1), (2, 3, 10, 5, 0), (4, 2, 7, 1, 2)])
+@pytest.mark.parametrize(
+    "c_in,c_out,length,k,pad", [(1, 1, 40, 3, 1), (2, 3, 10, 5, 0), (4, 2, 7, 1, 2)]
+)
 def test_locally_connected_with_tied_weights_is_the_convolution(c_in, c_out, length, k, pad):
     torch.manual_seed(0)
     conv = nn.Conv1d(c_in, c_out, k, padding=pad)
@@ -49,11 +56,16 @@ def test_linear_map_matrix_of_a_linear_layer_is_its_weight():
     assert_close(linear_map_matrix(layer, 6), layer.weight.detach())
 
 
-@pytest.mark.parametrize("bad", [
-    lambda: LocallyConnected1d(0, 1, 5, 3), lambda: LocallyConnected1d(1, 1, 2, 5),
-    lambda: LocallyConnected1d(1, 1, 5, 3, padding=-1), lambda: LocallyConnected1d(1, 1, 5, 3)(torch.zeros(2, 1, 6)),
-    lambda: LocallyConnected1d.from_conv(nn.Conv1d(1, 1, 3, dilation=2), 10),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        lambda: LocallyConnected1d(0, 1, 5, 3),
+        lambda: LocallyConnected1d(1, 1, 2, 5),
+        lambda: LocallyConnected1d(1, 1, 5, 3, padding=-1),
+        lambda: LocallyConnected1d(1, 1, 5, 3)(torch.zeros(2, 1, 6)),
+        lambda: LocallyConnected1d.from_conv(nn.Conv1d(1, 1, 3, dilation=2), 10),
+    ],
+)
 def test_locally_connected_rejects_bad_input(bad):
     with pytest.raises(ValueError):
         bad()
@@ -104,8 +116,10 @@ def test_linear_regions_reject_non_relu_models_and_unsorted_input():
 def test_forward_profile_of_he_relu_keeps_the_second_moment():
     torch.manual_seed(0)
     width = 256
-    model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(width, width, bias=False), nn.ReLU())],
-                          nn.Linear(width, 10))
+    model = nn.Sequential(
+        *[m for _ in range(6) for m in (nn.Linear(width, width, bias=False), nn.ReLU())],
+        nn.Linear(width, 10),
+    )
     for m in model:
         if isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, std=math.sqrt(2 / width))

@@ -13,7 +13,8 @@ import pytest
 
 from course_lib.grade import choose_isolation
 from course_lib.grading import exercises_of
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader, solved_source
+from course_lib.grading import solved_source
+from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
 
 SOLVED = solved_source("activations")
 STEPS = len(exercises_of("activations"))

@@ -21,7 +21,8 @@ import pytest
 
 from course_lib.grade import Submission, choose_isolation, write_gradebooks
 from course_lib.grading import exercises_of, grade_solution
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader, solved_source
+from course_lib.grading import solved_source
+from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
 
 MARK = f"gt{uuid.uuid4().hex[:10]}"  # a process name (15 characters at most) and a file suffix
 CANARY = f"canary-{uuid.uuid4().hex}"
@@ -90,7 +91,8 @@ def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
         "    try:\n        os.kill(pid, signal.SIGKILL)\n    except OSError:\n        pass\n"
         "for entry in os.listdir('/proc'):\n"
         "    if entry.isdigit() and int(entry) != os.getpid():\n"
-        "        try:\n            os.kill(int(entry), signal.SIGKILL)\n        except OSError:\n            pass\n",
+        "        try:\n            os.kill(int(entry), signal.SIGKILL)\n        except OSError:\n  "
+        "          pass\n",
     )
     targets = [
         str(cwd / "escaped.txt"),
@@ -111,7 +113,8 @@ def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
         "import socket\nresults = []\n"
         f"for address in (('127.0.0.1', {port}), ('localhost', {port})):\n"
         "    s = socket.socket()\n    s.settimeout(3)\n"
-        "    try:\n        s.connect(address)\n        s.sendall(b'leak')\n        results.append('connected')\n"
+        "    try:\n        s.connect(address)\n        s.sendall(b'leak')\n        "
+        "results.append('connected')\n"
         "    except OSError as exc:\n        results.append(type(exc).__name__)\n"
         "def step(x):\n    raise ValueError(repr(results))\n",
     )
@@ -159,9 +162,12 @@ def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
     )
     notebook(
         folder / "o_patches_checker.ipynb",
-        "import course_lib as cl, importlib\nc = importlib.import_module('course_lib.grading.check')\n"
-        "c.judge = lambda *a, **k: c.Result('x', True, 1, 0, 'pass')\ncl.check = lambda *a: print('passed')\n"
-        "cmp = importlib.import_module('course_lib.grading.compare')\ncmp.difference = lambda *a, **k: None\n"
+        "import course_lib as cl, importlib\nc = "
+        "importlib.import_module('course_lib.grading.check')\n"
+        "c.judge = lambda *a, **k: c.Result('x', True, 1, 0, 'pass')\ncl.check = lambda *a: "
+        "print('passed')\n"
+        "cmp = importlib.import_module('course_lib.grading.compare')\ncmp.difference = lambda *a, "
+        "**k: None\n"
         "def step(x):\n    return x\n",
     )
     notebook(

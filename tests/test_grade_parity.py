@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading import chapters, exercises_of, grade_solution
-from grade_helpers import ROOT, notebook, read_gradebooks, run_grader, solved_source
+from course_lib.grading import chapters, exercises_of, grade_solution, solved_source
+from grade_helpers import ROOT, notebook, read_gradebooks, run_grader
 
 ALTERNATIVES = ROOT / "tests" / "alternatives"
 EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("*.ipynb"))
@@ -38,8 +38,10 @@ def test_every_exercise_has_an_alternative_correct_answer():
         module = _alternatives(chapter)
         if module is None:
             problems.append(
-                f"add tests/alternatives/{chapter}.py: an alternative correct answer to each exercise "
-                f"of chapter {chapter!r} (define {', '.join(names)}; import only torch, numpy, math)"
+                f"add tests/alternatives/{chapter}.py: an alternative correct answer to each "
+                f"exercise "
+                f"of chapter {chapter!r} (define {', '.join(names)}; import only torch, numpy, "
+                f"math)"
             )
             continue
         for exercise in exercises_of(chapter):

@@ -86,7 +86,8 @@ def test_unknown_id_suggests_the_closest():
 
 
 def test_solution_reveals_the_reference_source():
-    shown = cl.solution("activations.step", reveal=True)  # hidden without reveal=True: test_solutions.py
+    # hidden without reveal=True: test_solutions.py
+    shown = cl.solution("activations.step", reveal=True)
     assert "def step(" in repr(shown) and shown._repr_markdown_().startswith("```python")
 
 

@@ -1,5 +1,5 @@
 """Ruff over the repository, as configured in pyproject.toml: 100 characters a line for the
-library, 80 for notebooks and the exercises' reference solutions (the nested ruff.toml files).
+library, 80 for notebooks (the nested ruff.toml files; reference solutions: test_line_length.py).
 
 Notebook cells are read by ruff itself. The one exception is each notebook's first cell, which
 `course_lib.notebooks` generates and tests/test_notebooks.py checks character for character.

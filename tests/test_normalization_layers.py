@@ -1,4 +1,6 @@
-"""Twin tests of course_lib.layers' LayerNorm, GroupNorm and BatchNorm2d against PyTorch (chapter 4)."""
+"""Twin tests of course_lib.layers' LayerNorm, GroupNorm and BatchNorm2d against PyTorch
+(chapter 4).
+"""
 from __future__ import annotations
 
 import pytest
@@ -21,7 +23,9 @@ def _same_affine(ours: nn.Module, theirs: nn.Module, seed: int = 0) -> None:
             layer.bias.copy_(beta)
 
 
-def _outputs_and_grads(layer: nn.Module, x: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, ...]:
+def _outputs_and_grads(
+    layer: nn.Module, x: torch.Tensor, w: torch.Tensor
+) -> tuple[torch.Tensor, ...]:
     x = x.clone().requires_grad_(True)
     layer.zero_grad()
     y = layer(x)
@@ -54,7 +58,10 @@ def test_group_norm_matches_pytorch(groups, shape):
 @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (8, 5, 3, 2), (1, 2, 3, 3)])
 @pytest.mark.parametrize("momentum", [0.1, None])
 def test_batch_norm_2d_matches_pytorch_in_both_modes(shape, momentum):
-    ours, theirs = BatchNorm2d(shape[1], momentum=momentum), nn.BatchNorm2d(shape[1], momentum=momentum)
+    ours, theirs = (
+        BatchNorm2d(shape[1], momentum=momentum),
+        nn.BatchNorm2d(shape[1], momentum=momentum),
+    )
     _same_affine(ours, theirs)
     g = torch.Generator().manual_seed(3)
     for _ in range(3):
@@ -93,8 +100,15 @@ def test_wrong_shapes_name_the_expected_shape(make, bad):
         make()(bad)
 
 
-@pytest.mark.parametrize("make", [lambda: GroupNorm(3, 4), lambda: LayerNorm(0), lambda: LayerNorm(3, eps=0),
-                                  lambda: GroupNorm(True, 4)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GroupNorm(3, 4),
+        lambda: LayerNorm(0),
+        lambda: LayerNorm(3, eps=0),
+        lambda: GroupNorm(True, 4),
+    ],
+)
 def test_bad_arguments_raise(make):
     with pytest.raises(ValueError):
         make()

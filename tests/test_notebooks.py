@@ -45,7 +45,9 @@ def test_each_chapter_has_its_exercises_as_its_sub_page():
     exercises_in_sections = set()
     for entry in entries:
         page = entry["file"]
-        assert not page.startswith("exercises/"), f"{page} is a top-level entry: make it its chapter's section"
+        assert not page.startswith("exercises/"), (
+            f"{page} is a top-level entry: make it its chapter's section"
+        )
         if not page.startswith("chapters/"):
             continue
         sections = [s["file"] for s in entry.get("sections", [])]
@@ -67,7 +69,9 @@ def test_first_cell_is_the_setup_cell_from_config(path):
     )
     assert SETUP_TAG in first.metadata.get("tags", [])
     for key, value in SETUP_METADATA.items():  # collapsed in JupyterLab and on Colab
-        assert first.metadata.get(key) == value, f"run: python -m course_lib.notebooks sync-setup {path.name}"
+        assert first.metadata.get(key) == value, (
+            f"run: python -m course_lib.notebooks sync-setup {path.name}"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
@@ -77,14 +81,16 @@ def test_notebook_is_committed_executed_in_order_without_errors(path):
     counts = [c.execution_count for c in code]
     assert None not in counts, "a code cell was never executed: run make execute"
     assert counts == sorted(counts), "cells were executed out of order: run make execute"
-    assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith(f"# {int(path.name[:2])}."), (
-        "the second cell is the title, '# N. Title'"
-    )
+    assert nb.cells[1].cell_type == "markdown" and nb.cells[1].source.startswith(
+        f"# {int(path.name[:2])}."
+    ), "the second cell is the title, '# N. Title'"
     for cell in code:
         for output in cell.outputs:
             assert output.output_type != "error", f"stored error output in: {cell.source[:80]}"
             text = output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
-            assert not re.search(r"0x[0-9a-f]{6,}", text), f"a memory address in compared output: {text[:80]}"
+            assert not re.search(r"0x[0-9a-f]{6,}", text), (
+                f"a memory address in compared output: {text[:80]}"
+            )
 
 
 @pytest.mark.parametrize("path", EXERCISES, ids=_ids(EXERCISES))
@@ -95,7 +101,11 @@ def test_exercise_notebook_checks_every_exercise_of_its_chapter(path):
     source = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     for exercise in exercises_of(chapter):
         assert f'cl.check("{exercise.id}", {exercise.name})' in source, exercise.id
-        solution = [c for c in nb.cells if c.cell_type == "code" and f'cl.solution("{exercise.id}")' in c.source]
+        solution = [
+            c
+            for c in nb.cells
+            if c.cell_type == "code" and f'cl.solution("{exercise.id}")' in c.source
+        ]
         assert solution and "hide-output" in solution[0].metadata.get("tags", []), (
             f"{exercise.id}: a cl.solution cell tagged hide-output (collapsed on the website)"
         )

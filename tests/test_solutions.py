@@ -22,7 +22,9 @@ from course_lib.grading.check import HiddenSolution, solution_source
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE_NOTEBOOKS = sorted(ROOT.glob("exercises/*.ipynb"))
-_CLOSED_DETAILS = re.compile(r"<details(?![^>]*\bopen\b)[^>]*>.*?</details>", re.DOTALL | re.IGNORECASE)
+_CLOSED_DETAILS = re.compile(
+    r"<details(?![^>]*\bopen\b)[^>]*>.*?</details>", re.DOTALL | re.IGNORECASE
+)
 
 
 def solution_lines(exercise_id: str) -> list[str]:
@@ -43,7 +45,9 @@ def visible_text(output: dict) -> str:
 def shown_solutions(nb: nbformat.NotebookNode) -> list[str]:
     """The exercise ids whose reference solution some output of the notebook shows."""
     chapter = nb.metadata.get("course_lib", {}).get("chapter")
-    shown = "\n".join(visible_text(o) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    shown = "\n".join(
+        visible_text(o) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )
     found = []
     for exercise in exercises_of(chapter):
         if any(line in shown for line in solution_lines(exercise.id)):
@@ -75,14 +79,20 @@ def test_the_detector_finds_a_shown_solution_and_ignores_a_closed_block():
     nb = nbformat.v4.new_notebook(metadata={"course_lib": {"chapter": "activations"}})
     cell = nbformat.v4.new_code_cell('cl.solution("activations.step")')
     nb.cells = [cell]
-    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": repr(HiddenSolution("x.y"))})]
+    cell.outputs = [
+        nbformat.v4.new_output("execute_result", data={"text/plain": repr(HiddenSolution("x.y"))})
+    ]
     assert shown_solutions(nb) == []
-    cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/markdown": f"```python\n{code}```"})]
+    cell.outputs = [
+        nbformat.v4.new_output("execute_result", data={"text/markdown": f"```python\n{code}```"})
+    ]
     assert shown_solutions(nb) == ["activations.step"]
     cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=code)]
     assert shown_solutions(nb) == ["activations.step"]
     closed = f"<details><summary>Solution</summary><pre>{code}</pre></details>"
-    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": closed, "text/plain": "..."})]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": closed, "text/plain": "..."})
+    ]
     assert shown_solutions(nb) == []
     cell.outputs[0].data["text/html"] = closed.replace("<details>", "<details open>")
     assert shown_solutions(nb) == ["activations.step"]
@@ -93,7 +103,8 @@ def test_committed_notebook_stores_no_solution(path):
     nb = nbformat.read(path, as_version=4)
     assert not shown_solutions(nb), (
         f"{path.name} stores reference solutions in its outputs: {shown_solutions(nb)}; call "
-        "cl.solution(id) without reveal=True and re-execute (python -m course_lib.notebooks execute)"
+        "cl.solution(id) without reveal=True and re-execute (python -m course_lib.notebooks "
+        "execute)"
     )
 
 
@@ -105,7 +116,9 @@ def test_run_all_shows_no_solution(path, tmp_path):
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    assert not shown_solutions(nb), f"Run All on {path.name} shows the solutions of {shown_solutions(nb)}"
+    assert not shown_solutions(nb), (
+        f"Run All on {path.name} shows the solutions of {shown_solutions(nb)}"
+    )
     calls = [c for c in nb.cells if c.cell_type == "code" and "solution(" in c.source]
     assert calls, f"{path.name} offers no way to reveal a solution"
     for cell in calls:
@@ -117,5 +130,9 @@ def test_every_exercise_solution_exists_for_the_website():
     for path in EXERCISE_NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for cell in nb.cells:
-            for exercise_id in re.findall(r"solution\(\s*[\"']([\w.]+)[\"']", cell.source if cell.cell_type == "code" else ""):
-                assert "def " in solution_source(get(exercise_id).id) or "class " in solution_source(exercise_id)
+            for exercise_id in re.findall(
+                r"solution\(\s*[\"']([\w.]+)[\"']", cell.source if cell.cell_type == "code" else ""
+            ):
+                assert "def " in solution_source(
+                    get(exercise_id).id
+                ) or "class " in solution_source(exercise_id)

@@ -102,7 +102,9 @@ def test_vae_sample_decodes_prior_draws():
 def test_reparameterize_has_the_right_distribution_and_gradients():
     mu = torch.tensor([1.0, -2.0]).repeat(20000, 1).requires_grad_(True)
     logvar = torch.log(torch.tensor([0.25, 4.0])).repeat(20000, 1).requires_grad_(True)
-    z = VariationalAutoencoder.reparameterize(mu, logvar, generator=torch.Generator().manual_seed(0))
+    z = VariationalAutoencoder.reparameterize(
+        mu, logvar, generator=torch.Generator().manual_seed(0)
+    )
     assert_close(z.mean(0), torch.tensor([1.0, -2.0]), atol=0.05, rtol=0)
     assert_close(z.std(0), torch.tensor([0.5, 2.0]), atol=0.05, rtol=0)
     z.sum().backward()

@@ -76,7 +76,9 @@ def test_cooccurrence_matches_a_brute_force_count():
             for q, v in enumerate(s):
                 if p != q and abs(p - q) <= 3 and u in vocab and v in vocab:
                     expected[vocab.index[u], vocab.index[v]] += 1
-    np.testing.assert_array_equal(cooccurrence_counts(sentences, vocab, window=3).toarray(), expected)
+    np.testing.assert_array_equal(
+        cooccurrence_counts(sentences, vocab, window=3).toarray(), expected
+    )
 
 
 def test_cooccurrence_rejects_bad_arguments():
@@ -114,7 +116,11 @@ def test_ppmi_matches_dense_formula_on_random_counts():
     counts = rng.poisson(0.7, size=(6, 9)).astype(float)
     joint = counts / counts.sum()
     with np.errstate(divide="ignore"):
-        pmi = np.log(joint) - np.log(joint.sum(1, keepdims=True)) - np.log(joint.sum(0, keepdims=True))
+        pmi = (
+            np.log(joint)
+            - np.log(joint.sum(1, keepdims=True))
+            - np.log(joint.sum(0, keepdims=True))
+        )
     np.testing.assert_allclose(ppmi(counts), np.maximum(pmi, 0), rtol=1e-10, atol=1e-12)
 
 
@@ -162,7 +168,9 @@ def test_cosine_neighbours_and_similarity_evaluation():
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     model = [unit[vocab.index[a]] @ unit[vocab.index[b]] for a, b, _ in pairs[:5]]
     assert result.spearman == pytest.approx(spearmanr(model, [p[2] for p in pairs[:5]]).statistic)
-    assert (result.num_pairs, result.num_total) == (5, 6) and result.coverage == pytest.approx(5 / 6)
+    assert (result.num_pairs, result.num_total) == (5, 6) and result.coverage == pytest.approx(
+        5 / 6
+    )
     assert result.ci_low <= result.spearman <= result.ci_high
     assert "5/6 pairs" in str(result)
 

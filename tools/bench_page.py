@@ -19,9 +19,26 @@ from pathlib import Path
 
 import nbformat
 
-BUDGET_SECONDS = 60  # per notebook, on 2 CPU cores
-BUDGET_TOTAL_SECONDS = 6 * 60  # the whole course
-BUDGET_PEAK_MB = 1536  # 1.5 GB per notebook kernel
+# COURSE_DESIGN.md's budgets, on 2 CPU cores: 30 s a notebook; 60 s for chapter 7, whose search
+# workers each start an interpreter; 6 minutes for the whole course; 1 GB per notebook kernel.
+BUDGET_SECONDS = 30
+BUDGET_SECONDS_SEARCH = 60
+SEARCH_NOTEBOOK = "chapters/07_hyperparameter_optimization.ipynb"
+BUDGET_TOTAL_SECONDS = 6 * 60
+BUDGET_PEAK_MB = 1024
+
+
+def budget_seconds(notebook: str) -> int:
+    """The time budget of one notebook."""
+    return BUDGET_SECONDS_SEARCH if notebook.endswith(SEARCH_NOTEBOOK) else BUDGET_SECONDS
+
+
+def within_budget(row: dict) -> bool:
+    """A notebook is within budget when its time (the kernel's CPU time where measured: its own
+    work, which other load on the machine inflates less than wall-clock time) and its peak memory
+    are."""
+    seconds = row.get("cpu_seconds") or row["seconds"]
+    return seconds < budget_seconds(row["notebook"]) and row["peak_mb"] < BUDGET_PEAK_MB
 
 
 def notebook_title(path: Path) -> str:
@@ -47,29 +64,34 @@ def table(rows: list[dict], root: Path) -> str:
     except metadata.PackageNotFoundError:  # pragma: no cover
         torch_version = "not installed"
     lines = [
-        f"Measured on {dt.date.today().isoformat()} by `make bench`: each notebook executed top to bottom "
-        f"in a fresh kernel on a machine with {os.cpu_count()} CPU cores "
-        f"(Python {platform.python_version()}, PyTorch {torch_version}). Budgets: under "
-        f"{BUDGET_SECONDS} s and {BUDGET_PEAK_MB / 1024:.1f} GB per notebook, under "
-        f"{BUDGET_TOTAL_SECONDS // 60} minutes for the whole course. Other work on the machine slows "
-        f"these numbers down (load average {os.getloadavg()[0]:.1f} when the table was written).",
+        f"Measured on {dt.date.today().isoformat()} by `make bench`: each notebook executed top to "
+        f"bottom in a fresh kernel on a machine with {os.cpu_count()} CPU cores (Python "
+        f"{platform.python_version()}, PyTorch {torch_version}). Budgets: under {BUDGET_SECONDS} s "
+        f"per notebook ({BUDGET_SECONDS_SEARCH} s for chapter 7, whose search workers each start "
+        f"an interpreter) and {BUDGET_PEAK_MB / 1024:.0f} GB, under {BUDGET_TOTAL_SECONDS // 60} "
+        f"minutes for the whole course. Other work on the machine slows the wall-clock times down "
+        f"(load average {os.getloadavg()[0]:.1f} when the table was written); the budget is "
+        f"checked against the kernel's CPU time, which load inflates less.",
         "",
-        "| Notebook | Time (s) | Peak memory (MB) | Within budget |",
-        "| --- | ---: | ---: | --- |",
+        "| Notebook | Time (s) | CPU time (s) | Peak memory (MB) | Within budget |",
+        "| --- | ---: | ---: | ---: | --- |",
     ]
     for row in rows:
         path = Path(row["notebook"])
-        ok = row["seconds"] < BUDGET_SECONDS and row["peak_mb"] < BUDGET_PEAK_MB
         title = notebook_title(path if path.is_absolute() else root / path).replace("|", "\\|")
+        cpu = f"{row['cpu_seconds']:.1f}" if row.get("cpu_seconds") else "-"
         lines.append(
-            f"| {title} | {row['seconds']:.1f} | {row['peak_mb']:.0f} | {'yes' if ok else '**no**'} |"
+            f"| {title} | {row['seconds']:.1f} | {cpu} | {row['peak_mb']:.0f} | "
+            f"{'yes' if within_budget(row) else '**no**'} |"
         )
-    total = sum(r["seconds"] for r in rows)
+    total = sum(r.get("cpu_seconds") or r["seconds"] for r in rows)
     peak = max(r["peak_mb"] for r in rows)
-    ok = total < BUDGET_TOTAL_SECONDS and all(
-        r["seconds"] < BUDGET_SECONDS and r["peak_mb"] < BUDGET_PEAK_MB for r in rows
+    ok = total < BUDGET_TOTAL_SECONDS and all(within_budget(r) for r in rows)
+    lines.append(
+        f"| **All {len(rows)} notebook{'s' if len(rows) != 1 else ''}** | "
+        f"{sum(r['seconds'] for r in rows):.1f} | **{total:.1f}** | "
+        f"**{peak:.0f}** (max) | {'yes' if ok else '**no**'} |"
     )
-    lines.append(f"| **All {len(rows)} notebook{'s' if len(rows) != 1 else ''}** | **{total:.1f}** | **{peak:.0f}** (max) | {'yes' if ok else '**no**'} |")
     return "\n".join(lines) + "\n"
 
 

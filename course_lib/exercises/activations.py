@@ -17,7 +17,9 @@ def _inputs(*extra: list[float]) -> list[Case]:
 # ---- activations.step: the binary step ------------------------------------------------------
 
 def step(x: torch.Tensor) -> torch.Tensor:
-    """Heaviside step: 1.0 where x >= 0, else 0.0, with the dtype and shape of x."""
+    """Heaviside step: 1.0 where x >= 0, else 0.0, with the dtype and shape of
+    x.
+    """
     return (x >= 0).to(x.dtype)
 
 
@@ -41,22 +43,46 @@ def _step_sign(x):
     return torch.sign(x)
 
 
-register(Exercise(
-    id="activations.step",
-    reference=step,
-    cases=lambda: [*_inputs([-2.0, 0.0, 3.0], [0.0], [-1e-8, 1e-8]),
-                    Case((torch.tensor([-1.5, 0.0, 2.0], dtype=torch.float64),),
-                         label="tensor([-1.5, 0.0, 2.0], dtype=torch.float64)")],
-    mutants=[
-        Mutant(_step_float, ".float() always gives float32; the step keeps the input's dtype "
-                            "(float64 here): use (x >= 0).to(x.dtype)."),
-        Mutant(_step_strict, "At x = 0 the step is 1 in this course (x >= 0), not 0: check the comparison."),
-        Mutant(_step_bool, "A comparison gives a bool tensor; convert it to the input's dtype with .to(x.dtype)."),
-        Mutant(_step_int, "torch.where(x >= 0, 1, 0) gives integers (int64); the step should have the input's "
-                          "floating-point dtype: use 1.0 and 0.0, or (x >= 0).to(x.dtype)."),
-        Mutant(_step_sign, "torch.sign gives -1 for negative inputs (and 0 at 0); the step is 0 for x < 0 and 1 for x >= 0."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.step",
+        reference=step,
+        cases=lambda: [
+            *_inputs([-2.0, 0.0, 3.0], [0.0], [-1e-8, 1e-8]),
+            Case(
+                (torch.tensor([-1.5, 0.0, 2.0], dtype=torch.float64),),
+                label="tensor([-1.5, 0.0, 2.0], dtype=torch.float64)",
+            ),
+        ],
+        mutants=[
+            Mutant(
+                _step_float,
+                ".float() always gives float32; the step keeps the input's dtype "
+                "(float64 here): use (x >= 0).to(x.dtype).",
+            ),
+            Mutant(
+                _step_strict,
+                "At x = 0 the step is 1 in this course (x >= 0), not 0: check the comparison.",
+            ),
+            Mutant(
+                _step_bool,
+                "A comparison gives a bool tensor; convert it to the input's dtype with "
+                ".to(x.dtype).",
+            ),
+            Mutant(
+                _step_int,
+                "torch.where(x >= 0, 1, 0) gives integers (int64); the step should have the "
+                "input's "
+                "floating-point dtype: use 1.0 and 0.0, or (x >= 0).to(x.dtype).",
+            ),
+            Mutant(
+                _step_sign,
+                "torch.sign gives -1 for negative inputs (and 0 at 0); the step is 0 for x < 0 and "
+                "1 for x >= 0.",
+            ),
+        ],
+    )
+)
 
 
 # ---- activations.sigmoid_derivative ---------------------------------------------------------
@@ -89,30 +115,50 @@ def _sigmoid_derivative_tanh_pattern(x):
     return 1 - torch.sigmoid(x) ** 2
 
 
-register(Exercise(
-    id="activations.sigmoid_derivative",
-    reference=sigmoid_derivative,
-    cases=lambda: _inputs([0.0], [-30.0, 30.0]),
-    hint="compare your formula with sigma(x) * (1 - sigma(x)) at x = 0, where sigma = 0.5 and the "
-         "derivative is 0.25, and for large |x|, where it tends to 0.",
-    mutants=[
-        Mutant(_sigmoid_derivative_of_input,
-               "sigma'(x) = sigma(x)(1 - sigma(x)): apply the sigmoid first, then use the formula."),
-        Mutant(_sigmoid_derivative_sigma, "That is sigma(x) itself; its derivative is sigma(x)(1 - sigma(x))."),
-        Mutant(_sigmoid_derivative_doubled,
-               "A factor 2 too many: sigma'(x) = sigma(x) * (1 - sigma(x)), which is 0.25 at x = 0."),
-        Mutant(_sigmoid_derivative_plus,
-               "The second factor is 1 - sigma(x), not 1 + sigma(x): the derivative tends to 0 as x grows."),
-        Mutant(_sigmoid_derivative_tanh_pattern,
-               "1 - sigma(x)^2 mimics tanh's derivative 1 - tanh(x)^2; the sigmoid's is sigma(x) * (1 - sigma(x))."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.sigmoid_derivative",
+        reference=sigmoid_derivative,
+        cases=lambda: _inputs([0.0], [-30.0, 30.0]),
+        hint="compare your formula with sigma(x) * (1 - sigma(x)) at x = 0, where sigma = 0.5 and "
+             "the "
+        "derivative is 0.25, and for large |x|, where it tends to 0.",
+        mutants=[
+            Mutant(
+                _sigmoid_derivative_of_input,
+                "sigma'(x) = sigma(x)(1 - sigma(x)): apply the sigmoid first, then use the "
+                "formula.",
+            ),
+            Mutant(
+                _sigmoid_derivative_sigma,
+                "That is sigma(x) itself; its derivative is sigma(x)(1 - sigma(x)).",
+            ),
+            Mutant(
+                _sigmoid_derivative_doubled,
+                "A factor 2 too many: sigma'(x) = sigma(x) * (1 - sigma(x)), which is 0.25 at x = "
+                "0.",
+            ),
+            Mutant(
+                _sigmoid_derivative_plus,
+                "The second factor is 1 - sigma(x), not 1 + sigma(x): the derivative tends to 0 as "
+                "x grows.",
+            ),
+            Mutant(
+                _sigmoid_derivative_tanh_pattern,
+                "1 - sigma(x)^2 mimics tanh's derivative 1 - tanh(x)^2; the sigmoid's is sigma(x) "
+                "* (1 - sigma(x)).",
+            ),
+        ],
+    )
+)
 
 
 # ---- activations.leaky_relu (values and gradients) ------------------------------------------
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
-    """x where x > 0, negative_slope * x elsewhere; differentiable with autograd."""
+    """x where x > 0, negative_slope * x elsewhere; differentiable with
+    autograd.
+    """
     return torch.where(x > 0, x, negative_slope * x)
 
 
@@ -133,7 +179,9 @@ def _leaky_relu_constant(x, negative_slope=0.01):
 
 
 def _leaky_relu_detached(x, negative_slope=0.01):
-    return torch.tensor([v if v > 0 else negative_slope * v for v in x.flatten().tolist()]).reshape(x.shape)
+    return torch.tensor([v if v > 0 else negative_slope * v for v in x.flatten().tolist()]).reshape(
+        x.shape
+    )
 
 
 def _leaky_cases() -> list[Case]:
@@ -143,32 +191,55 @@ def _leaky_cases() -> list[Case]:
     return cases
 
 
-register(Exercise(
-    id="activations.leaky_relu",
-    reference=leaky_relu,
-    cases=_leaky_cases,
-    run=call_with_grad,
-    hint="Build the result out of place: torch.where(condition, a, b) picks a or b elementwise. Editing x in place "
-         "fails here, because the checker tracks the gradient with respect to x.",
-    mutants=[
-        Mutant(_leaky_relu_relu, "For x < 0 the output is negative_slope * x, not 0: that is plain ReLU."),
-        Mutant(_leaky_relu_slope_everywhere, "Only negative inputs are scaled; positive inputs pass unchanged."),
-        Mutant(_leaky_relu_fixed_slope,
-               "Use the negative_slope argument rather than a fixed 0.01: a case calls it with negative_slope=0.2."),
-        Mutant(_leaky_relu_constant,
-               "For x <= 0 the output is negative_slope * x (a line through 0 with that slope), not the constant "
-               "negative_slope."),
-        Mutant(_leaky_relu_detached,
-               "Keep the output connected to x: build it with tensor operations on x (torch.where), without "
-               "Python numbers, .item(), .tolist() or .detach(), so that autograd can differentiate it."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.leaky_relu",
+        reference=leaky_relu,
+        cases=_leaky_cases,
+        run=call_with_grad,
+        hint="Build the result out of place: torch.where(condition, a, b) picks a or b "
+             "elementwise. Editing x in place "
+        "fails here, because the checker tracks the gradient with respect to x.",
+        mutants=[
+            Mutant(
+                _leaky_relu_relu,
+                "For x < 0 the output is negative_slope * x, not 0: that is plain ReLU.",
+            ),
+            Mutant(
+                _leaky_relu_slope_everywhere,
+                "Only negative inputs are scaled; positive inputs pass unchanged.",
+            ),
+            Mutant(
+                _leaky_relu_fixed_slope,
+                "Use the negative_slope argument rather than a fixed 0.01: a case calls it with "
+                "negative_slope=0.2.",
+            ),
+            Mutant(
+                _leaky_relu_constant,
+                "For x <= 0 the output is negative_slope * x (a line through 0 with that slope), "
+                "not the constant "
+                "negative_slope.",
+            ),
+            Mutant(
+                _leaky_relu_detached,
+                "Keep the output connected to x: build it with tensor operations on x "
+                "(torch.where), without "
+                "Python numbers, .item(), .tolist() or .detach(), so that autograd can "
+                "differentiate it.",
+            ),
+        ],
+    )
+)
 
 
 # ---- activations.collapse: two linear layers are one ----------------------------------------
 
-def collapse(W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(W, b) of the single linear map x -> W2 (W1 x + b1) + b2, i.e. W = W2 W1, b = W2 b1 + b2."""
+def collapse(
+    W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W, b) of the single linear map x -> W2 (W1 x + b1) + b2, i.e. W = W2 W1,
+    b = W2 b1 + b2.
+    """
     return W2 @ W1, W2 @ b1 + b2
 
 
@@ -199,27 +270,40 @@ def _collapse_cases() -> list[Case]:
     return cases
 
 
-register(Exercise(
-    id="activations.collapse",
-    reference=collapse,
-    cases=_collapse_cases,
-    atol=1e-5,
-    mutants=[
-        Mutant(_collapse_wrong_order,
-               "The first layer acts first: x -> W1 x, then W2 (W1 x), so the product is W2 @ W1, not W1 @ W2."),
-        Mutant(_collapse_transposed,
-               "W1.T @ W2.T is the transpose of the answer: with y = W x (as in nn.Linear), W has shape "
-               "(outputs, inputs), so the merged weight is W2 @ W1."),
-        Mutant(_collapse_bias_sum, "The first bias also passes through W2: b = W2 b1 + b2."),
-        Mutant(_collapse_no_first_bias, "Don't drop b1: it passes through the second layer as W2 b1."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.collapse",
+        reference=collapse,
+        cases=_collapse_cases,
+        atol=1e-5,
+        mutants=[
+            Mutant(
+                _collapse_wrong_order,
+                "The first layer acts first: x -> W1 x, then W2 (W1 x), so the product is W2 @ W1, "
+                "not W1 @ W2.",
+            ),
+            Mutant(
+                _collapse_transposed,
+                "W1.T @ W2.T is the transpose of the answer: with y = W x (as in nn.Linear), W has "
+                "shape "
+                "(outputs, inputs), so the merged weight is W2 @ W1.",
+            ),
+            Mutant(_collapse_bias_sum, "The first bias also passes through W2: b = W2 b1 + b2."),
+            Mutant(
+                _collapse_no_first_bias,
+                "Don't drop b1: it passes through the second layer as W2 b1.",
+            ),
+        ],
+    )
+)
 
 
 # ---- activations.numerical_derivative -------------------------------------------------------
 
 def numerical_derivative(f, x: torch.Tensor, h: float = 1e-3) -> torch.Tensor:
-    """Central difference (f(x + h) - f(x - h)) / (2h), elementwise, for an elementwise f."""
+    """Central difference (f(x + h) - f(x - h)) / (2h), elementwise, for an
+    elementwise f.
+    """
     return (f(x + h) - f(x - h)) / (2 * h)
 
 
@@ -251,46 +335,70 @@ def _derivative_cases() -> list[Case]:
     return [
         Case((torch.tanh, x), label="f = torch.tanh, x = 8 random float64 values"),
         Case((torch.exp, x), label="f = torch.exp, x = 8 random float64 values"),
-        Case((torch.sin, torch.linspace(-3, 3, 7, dtype=torch.float64)), label="f = torch.sin, x = linspace(-3, 3, 7)"),
-        Case((torch.square, x, 1e-2), label="f = torch.square, x = 8 random float64 values, h = 0.01"),
+        Case(
+            (torch.sin, torch.linspace(-3, 3, 7, dtype=torch.float64)),
+            label="f = torch.sin, x = linspace(-3, 3, 7)",
+        ),
+        Case(
+            (torch.square, x, 1e-2), label="f = torch.square, x = 8 random float64 values, h = 0.01"
+        ),
         Case((torch.exp, x), {"h": 0.1}, label="f = torch.exp, x = 8 random float64 values, h=0.1"),
     ]
 
 
-register(Exercise(
-    id="activations.numerical_derivative",
-    reference=numerical_derivative,
-    cases=_derivative_cases,
-    rtol=1e-9,
-    atol=1e-10,
-    mutants=[
-        Mutant(_forward_difference,
-               "Use the central difference (f(x + h) - f(x - h)) / (2h): its error shrinks like h^2, "
-               "the forward difference's only like h."),
-        Mutant(_difference_without_2, "The two points are 2h apart: divide by 2 * h."),
-        Mutant(_difference_precedence, "Operator precedence: `/ 2 * h` divides by 2 and then multiplies by h; "
-                                       "write `/ (2 * h)`."),
-        Mutant(_difference_ignores_h, "Use the step h that is passed in (a case uses h=0.1), not a fixed 1e-3."),
-        Mutant(_exact_derivative,
-               "That is the exact derivative (autograd or a formula). The exercise asks for the central-difference "
-               "approximation itself, which differs from the exact value by about h^2/6 times the third derivative."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.numerical_derivative",
+        reference=numerical_derivative,
+        cases=_derivative_cases,
+        rtol=1e-9,
+        atol=1e-10,
+        mutants=[
+            Mutant(
+                _forward_difference,
+                "Use the central difference (f(x + h) - f(x - h)) / (2h): its error shrinks like "
+                "h^2, "
+                "the forward difference's only like h.",
+            ),
+            Mutant(_difference_without_2, "The two points are 2h apart: divide by 2 * h."),
+            Mutant(
+                _difference_precedence,
+                "Operator precedence: `/ 2 * h` divides by 2 and then multiplies by h; "
+                "write `/ (2 * h)`.",
+            ),
+            Mutant(
+                _difference_ignores_h,
+                "Use the step h that is passed in (a case uses h=0.1), not a fixed 1e-3.",
+            ),
+            Mutant(
+                _exact_derivative,
+                "That is the exact derivative (autograd or a formula). The exercise asks for the "
+                "central-difference "
+                "approximation itself, which differs from the exact value by about h^2/6 times the "
+                "third derivative.",
+            ),
+        ],
+    )
+)
 
 
 # ---- activations.saturated_fraction and activations.dead_units (issue 15) ----------------------
 
 def saturated_fraction(z: torch.Tensor, threshold: float = 0.1) -> float:
-    """Fraction of the values of a sigmoid layer's pre-activations z (N, units) at which the
-    sigmoid is saturated: its derivative is below `threshold` times its maximum, 1/4."""
+    """Fraction of the values of a sigmoid layer's pre-activations z (N, units)
+    at which the sigmoid is saturated: its derivative is below `threshold`
+    times its maximum, 1/4.
+    """
     s = torch.sigmoid(z)
     slope = s * (1 - s)  # sigma'(z), at most 1/4 (at z = 0)
     return (slope < threshold * 0.25).float().mean().item()
 
 
 def dead_units(z: torch.Tensor) -> float:
-    """Fraction of the units (columns) of a ReLU layer's pre-activations z (N, units) that are
-    dead on this batch: z <= 0 for every example, so relu(z) = 0 and relu'(z) = 0 throughout."""
+    """Fraction of the units (columns) of a ReLU layer's pre-activations z (N,
+    units) that are dead on this batch: z <= 0 for every example, so relu(z)
+    = 0 and relu'(z) = 0 throughout.
+    """
     return (z <= 0).all(dim=0).float().mean().item()
 
 
@@ -323,25 +431,36 @@ def _saturated_cases() -> list[Case]:
     return cases
 
 
-register(Exercise(
-    id="activations.saturated_fraction",
-    reference=saturated_fraction,
-    cases=_saturated_cases,
-    atol=1e-6,
-    mutants=[
-        Mutant(_saturated_unscaled,
-               "Compare the derivative with threshold times its maximum: the sigmoid's derivative "
-               "never exceeds 1/4, so the cut-off is threshold * 0.25."),
-        Mutant(_saturated_on_z,
-               "Saturation is about the derivative sigma'(z) = sigma(z) (1 - sigma(z)), not a fixed "
-               "cut-off on |z|: compute the slope."),
-        Mutant(_saturated_per_unit,
-               "Count every value (example, unit), not only units saturated for all examples: "
-               "take the mean over the whole tensor."),
-        Mutant(_saturated_one_side,
-               "The sigmoid saturates on both sides: large negative z is flat too."),
-    ],
-))
+register(
+    Exercise(
+        id="activations.saturated_fraction",
+        reference=saturated_fraction,
+        cases=_saturated_cases,
+        atol=1e-6,
+        mutants=[
+            Mutant(
+                _saturated_unscaled,
+                "Compare the derivative with threshold times its maximum: the sigmoid's derivative "
+                "never exceeds 1/4, so the cut-off is threshold * 0.25.",
+            ),
+            Mutant(
+                _saturated_on_z,
+                "Saturation is about the derivative sigma'(z) = sigma(z) (1 - sigma(z)), not a "
+                "fixed "
+                "cut-off on |z|: compute the slope.",
+            ),
+            Mutant(
+                _saturated_per_unit,
+                "Count every value (example, unit), not only units saturated for all examples: "
+                "take the mean over the whole tensor.",
+            ),
+            Mutant(
+                _saturated_one_side,
+                "The sigmoid saturates on both sides: large negative z is flat too.",
+            ),
+        ],
+    )
+)
 
 
 def _dead_per_value(z):

@@ -9,7 +9,9 @@ from course_lib.grading import Case, Exercise, Mutant, register
 # ---- at_work.auroc ------------------------------------------------------------------------------
 
 def auroc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """P(score of a random positive > score of a random negative), ties counting 1/2."""
+    """P(score of a random positive > score of a random negative), ties counting
+    1/2.
+    """
     pos, neg = scores[labels == 1], scores[labels == 0]
     greater = (pos[:, None] > neg[None, :]).double()
     ties = (pos[:, None] == neg[None, :]).double()
@@ -68,13 +70,16 @@ register(Exercise(
 # ---- at_work.ppmi -------------------------------------------------------------------------------
 
 def ppmi(counts: torch.Tensor) -> torch.Tensor:
-    """max(0, log P(w, c) / (P(w) P(c))) of a (words, contexts) count matrix; 0 where count is 0."""
+    """max(0, log P(w, c) / (P(w) P(c))) of a (words, contexts) count matrix; 0
+    where count is 0.
+    """
     total = counts.sum()
     p_wc = counts / total
     p_w = p_wc.sum(dim=1, keepdim=True)  # (W, 1)
     p_c = p_wc.sum(dim=0, keepdim=True)  # (1, C)
     pmi = torch.log(p_wc / (p_w * p_c))
-    pmi = torch.where(counts > 0, pmi, torch.zeros_like(pmi))  # log 0 would be -inf
+    # log 0 would be -inf
+    pmi = torch.where(counts > 0, pmi, torch.zeros_like(pmi))
     return pmi.clamp(min=0)
 
 
@@ -133,7 +138,9 @@ register(Exercise(
 # ---- at_work.nearest ----------------------------------------------------------------------------
 
 def nearest(vectors: torch.Tensor, i: int, k: int) -> list[int]:
-    """Rows of the k vectors with the largest cosine similarity to row i (not i), best first."""
+    """Rows of the k vectors with the largest cosine similarity to row i (not
+    i), best first.
+    """
     unit = vectors / vectors.norm(dim=1, keepdim=True)
     sims = unit @ unit[i]
     sims[i] = -float("inf")
@@ -161,33 +168,52 @@ def _nearest_smallest(vectors, i, k):
 def _nearest_cases() -> list[Case]:
     g = torch.Generator().manual_seed(123)
     base = torch.tensor([[1.0, 0.0], [10.0, 1.0], [0.0, 1.0], [0.9, 0.1], [-1.0, 0.2]])
-    cases = [Case((base, 0, 2), label="vectors [[1, 0], [10, 1], [0, 1], [0.9, 0.1], [-1, 0.2]], "
-                                      "i = 0, k = 2 (lengths differ: cosine ignores them)")]
+    cases = [
+        Case(
+            (base, 0, 2),
+            label="vectors [[1, 0], [10, 1], [0, 1], [0.9, 0.1], [-1, 0.2]], "
+            "i = 0, k = 2 (lengths differ: cosine ignores them)",
+        )
+    ]
     for n, d, k in [(20, 5, 3), (50, 8, 5)]:
         scale = torch.rand(n, 1, generator=g) * 10 + 0.1
-        cases.append(Case((torch.randn(n, d, generator=g) * scale, 3, k),
-                          label=f"{n} random vectors of dimension {d} and random lengths, i = 3, k = {k}"))
+        cases.append(
+            Case(
+                (torch.randn(n, d, generator=g) * scale, 3, k),
+                label=f"{n} random vectors of dimension {d} and random lengths, i = 3, k = {k}",
+            )
+        )
     return cases
 
 
-register(Exercise(
-    id="at_work.nearest",
-    reference=nearest,
-    cases=_nearest_cases,
-    mutants=[
-        Mutant(_nearest_dot,
-               "Cosine similarity divides the dot product by both lengths: long vectors must not "
-               "win just for being long."),
-        Mutant(_nearest_includes_self, "Leave out the word itself (its similarity to itself is 1)."),
-        Mutant(_nearest_smallest, "Nearest means the LARGEST cosine similarity, best first."),
-    ],
-))
+register(
+    Exercise(
+        id="at_work.nearest",
+        reference=nearest,
+        cases=_nearest_cases,
+        mutants=[
+            Mutant(
+                _nearest_dot,
+                "Cosine similarity divides the dot product by both lengths: long vectors must not "
+                "win just for being long.",
+            ),
+            Mutant(
+                _nearest_includes_self, "Leave out the word itself (its similarity to itself is 1)."
+            ),
+            Mutant(_nearest_smallest, "Nearest means the LARGEST cosine similarity, best first."),
+        ],
+    )
+)
 
 
 # ---- at_work.threshold_for_false_alarms ---------------------------------------------------------
 
-def threshold_for_false_alarms(normal_scores: torch.Tensor, rate: float) -> float:
-    """The threshold that flags (score > threshold) a fraction `rate` of the normal scores."""
+def threshold_for_false_alarms(
+    normal_scores: torch.Tensor, rate: float
+) -> float:
+    """The threshold that flags (score > threshold) a fraction `rate` of the
+    normal scores.
+    """
     return float(torch.quantile(normal_scores.double(), 1 - rate))
 
 

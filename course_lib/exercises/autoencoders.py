@@ -12,8 +12,11 @@ from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 # ---- autoencoders.reconstruction_loss: the course's loss convention ----------------------------
 
 def reconstruction_loss(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Squared error summed over each example's dimensions, averaged over the batch (N, D)."""
-    per_example = ((x_hat - x) ** 2).sum(dim=1)  # (N,) squared distance per example
+    """Squared error summed over each example's dimensions, averaged over the
+    batch (N, D).
+    """
+    # (N,) squared distance per example
+    per_example = ((x_hat - x) ** 2).sum(dim=1)
     return per_example.mean()
 
 
@@ -75,10 +78,15 @@ register(Exercise(
 
 # ---- autoencoders.pca_reconstruct -----------------------------------------------------------
 
-def pca_reconstruct(X_train: torch.Tensor, X: torch.Tensor, k: int) -> torch.Tensor:
-    """Reconstruct X (N, D) from its projection on the top-k principal directions of X_train."""
+def pca_reconstruct(
+    X_train: torch.Tensor, X: torch.Tensor, k: int
+) -> torch.Tensor:
+    """Reconstruct X (N, D) from its projection on the top-k principal
+    directions of X_train.
+    """
     mean = X_train.mean(dim=0)  # (D,) centre with the *training* mean
-    _, _, Vh = torch.linalg.svd(X_train - mean, full_matrices=False)  # rows: directions
+    # rows: directions
+    _, _, Vh = torch.linalg.svd(X_train - mean, full_matrices=False)
     V = Vh[:k].T  # (D, k) top-k principal directions, orthonormal columns
     return mean + (X - mean) @ V @ V.T
 
@@ -161,10 +169,13 @@ register(Exercise(
 # ---- autoencoders.principal_angles -----------------------------------------------------------
 
 def principal_angles(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
-    """Principal angles (radians, ascending) between the column spaces of A and B, both (D, k)."""
+    """Principal angles (radians, ascending) between the column spaces of A and
+    B, both (D, k).
+    """
     Q_A, _ = torch.linalg.qr(A)  # orthonormal basis of span(A)
     Q_B, _ = torch.linalg.qr(B)
-    cosines = torch.linalg.svdvals(Q_A.T @ Q_B)  # descending, in [0, 1] up to rounding
+    # descending, in [0, 1] up to rounding
+    cosines = torch.linalg.svdvals(Q_A.T @ Q_B)
     return torch.arccos(cosines.clamp(-1.0, 1.0)).sort().values
 
 
@@ -232,7 +243,9 @@ register(Exercise(
 # ---- autoencoders.reconstruction_errors: per-example errors in eval mode -----------------------
 
 def reconstruction_errors(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    """Per-example squared error (N,) of model(X) against X, in eval mode, mode restored."""
+    """Per-example squared error (N,) of model(X) against X, in eval mode, mode
+    restored.
+    """
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -14,15 +14,21 @@ from course_lib.grading import Case, Exercise, Mutant, register
 # ---- hpo.random_search: draws from a search space with a given generator --------------------
 
 def random_search(space: dict, num_trials: int, seed: int) -> list[dict]:
-    """num_trials configurations drawn uniformly from space, on a log scale where asked."""
+    """num_trials configurations drawn uniformly from space, on a log scale
+    where asked.
+    """
     rng = np.random.default_rng(seed)
-    u = rng.uniform(size=(num_trials, len(space)))  # row i: trial i, column j: j-th name
+    # row i: trial i, column j: j-th name
+    u = rng.uniform(size=(num_trials, len(space)))
     trials = []
     for row in u:
         config = {}
         for (name, (low, high, log)), u_j in zip(space.items(), row):
-            if log:  # uniform in log(value): each factor of 10 gets the same share
-                config[name] = math.exp(math.log(low) + u_j * (math.log(high) - math.log(low)))
+            # uniform in log(value): each factor of 10 gets the same share
+            if log:
+                config[name] = math.exp(
+                    math.log(low) + u_j * (math.log(high) - math.log(low))
+                )
             else:
                 config[name] = low + u_j * (high - low)
         trials.append(config)
@@ -100,11 +106,14 @@ register(Exercise(
 # ---- hpo.trials_needed: how many random trials to land in the best fraction q ----------------
 
 def trials_needed(q: float, confidence: float) -> int:
-    """Smallest n with 1 - (1 - q)^n >= confidence: random trials to hit the best fraction q."""
+    """Smallest n with 1 - (1 - q)^n >= confidence: random trials to hit the
+    best fraction q.
+    """
     if not (0 < q < 1 and 0 < confidence < 1):
         raise ValueError("q and confidence must be strictly between 0 and 1")
     n = max(1, math.ceil(math.log(1 - confidence) / math.log(1 - q)))
-    while n > 1 and 1 - (1 - q) ** (n - 1) >= confidence:  # guard against rounding
+    # guard against rounding
+    while n > 1 and 1 - (1 - q) ** (n - 1) >= confidence:
         n -= 1
     while 1 - (1 - q) ** n < confidence:
         n += 1
@@ -159,13 +168,17 @@ register(Exercise(
 
 # ---- hpo.halving_rungs: successive halving's schedule ----------------------------------------
 
-def halving_rungs(num_trials: int, min_resource: int, reduction_factor: int,
-                  max_resource: int) -> list[tuple[int, int]]:
-    """(epochs, trials) at each rung of successive halving, while epochs <= max_resource."""
+def halving_rungs(
+    num_trials: int, min_resource: int, reduction_factor: int, max_resource: int
+) -> list[tuple[int, int]]:
+    """(epochs, trials) at each rung of successive halving, while epochs <=
+    max_resource.
+    """
     rungs = []
     k = 0
     while min_resource * reduction_factor**k <= max_resource:
-        survivors = num_trials // reduction_factor**k  # the best 1/eta of the previous rung
+        # the best 1/eta of the previous rung
+        survivors = num_trials // reduction_factor**k
         if survivors < 1:
             break
         rungs.append((min_resource * reduction_factor**k, survivors))
@@ -228,16 +241,21 @@ register(Exercise(
 # ---- hpo.best_trial: reading the best trial of a study ---------------------------------------
 
 def best_trial(trials: list[dict], direction: str = "maximize") -> int:
-    """Number of the best COMPLETE trial (earliest on ties); ValueError if there is none."""
+    """Number of the best COMPLETE trial (earliest on ties); ValueError if there
+    is none.
+    """
     if direction not in ("maximize", "minimize"):
-        raise ValueError(f"direction must be 'maximize' or 'minimize', got {direction!r}")
+        raise ValueError(
+            f"direction must be 'maximize' or 'minimize', got {direction!r}"
+        )
     complete = [t for t in trials if t["state"] == "COMPLETE"]
     if not complete:
         raise ValueError("no complete trial")
     sign = 1 if direction == "maximize" else -1
     best = complete[0]
     for t in complete[1:]:
-        if sign * t["value"] > sign * best["value"]:  # strictly better: ties keep the earlier
+        # strictly better: ties keep the earlier
+        if sign * t["value"] > sign * best["value"]:
             best = t
     return best["number"]
 
@@ -312,13 +330,18 @@ register(Exercise(
 
 # ---- hpo.halving_epochs: what successive halving costs ----------------------------------------
 
-def halving_epochs(num_trials: int, min_resource: int, reduction_factor: int,
-                   max_resource: int) -> int:
-    """Epochs trained up to the last rung; a trial goes on from where it stopped."""
+def halving_epochs(
+    num_trials: int, min_resource: int, reduction_factor: int, max_resource: int
+) -> int:
+    """Epochs trained up to the last rung; a trial goes on from where it
+    stopped.
+    """
     total, previous = 0, 0
-    for epochs, trials in halving_rungs(num_trials, min_resource, reduction_factor,
-                                        max_resource):
-        total += trials * (epochs - previous)  # only the extra epochs since the last rung
+    for epochs, trials in halving_rungs(
+        num_trials, min_resource, reduction_factor, max_resource
+    ):
+        # only the extra epochs since the last rung
+        total += trials * (epochs - previous)
         previous = epochs
     return total
 

@@ -1,4 +1,7 @@
-"""Exercises of chapter 10, Regularized autoencoders (`exercises/10_regularized_autoencoders.ipynb`)."""
+"""Exercises of chapter 10, Regularized autoencoders.
+
+The notebook: `exercises/10_regularized_autoencoders.ipynb`.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -12,8 +15,12 @@ from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 # ---- regularized.sparsity_kl -------------------------------------------------------------------
 
 def sparsity_kl(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
-    """sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)) for mean activations rho_hat (K,)."""
-    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
+    """sum_j KL(Bernoulli(rho) || Bernoulli(rho_hat_j)) for mean activations
+    rho_hat (K,).
+    """
+    kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log(
+        (1 - rho) / (1 - rho_hat)
+    )
     return kl.sum()  # one term per hidden unit, summed
 
 
@@ -38,11 +45,17 @@ def _kl_sign(rho, rho_hat):
 
 def _kl_cases() -> list[Case]:
     g = torch.Generator().manual_seed(100)
-    cases = [Case((0.05, torch.tensor([0.2])), label="rho = 0.05, rho_hat = [0.2] (answer 0.093943)")]
+    cases = [
+        Case((0.05, torch.tensor([0.2])), label="rho = 0.05, rho_hat = [0.2] (answer 0.093943)")
+    ]
     for rho, k in [(0.05, 8), (0.1, 3), (0.3, 16), (0.8, 5)]:
         rho_hat = 0.02 + 0.96 * torch.rand(k, generator=g)
-        cases.append(Case((rho, rho_hat), label=f"rho = {rho}, rho_hat random in (0, 1) of shape ({k},)"))
-    cases.append(Case((0.2, torch.full((4,), 0.2)), label="rho = 0.2, rho_hat = [0.2] * 4 (answer 0)"))
+        cases.append(
+            Case((rho, rho_hat), label=f"rho = {rho}, rho_hat random in (0, 1) of shape ({k},)")
+        )
+    cases.append(
+        Case((0.2, torch.full((4,), 0.2)), label="rho = 0.2, rho_hat = [0.2] * 4 (answer 0)")
+    )
     return cases
 
 
@@ -71,7 +84,9 @@ register(Exercise(
 # ---- regularized.masking_noise -----------------------------------------------------------------
 
 def masking_noise(x: torch.Tensor, u: torch.Tensor, p: float) -> torch.Tensor:
-    """A copy of x with the entries where u < p set to 0 (u uniform in [0, 1), x's shape)."""
+    """A copy of x with the entries where u < p set to 0 (u uniform in [0, 1),
+    x's shape).
+    """
     return x * (u >= p).to(x.dtype)  # a new tensor: x itself is left untouched
 
 
@@ -99,8 +114,12 @@ def _mask_cases() -> list[Case]:
     cases = []
     for n, d, p in [(4, 6, 0.25), (8, 64, 0.5), (3, 5, 0.1), (2, 3, 0.9)]:
         x = 0.1 + torch.rand(n, d, generator=g)
-        cases.append(Case((x, torch.rand(n, d, generator=g), p),
-                          label=f"x of shape ({n}, {d}) with no zeros, u uniform of that shape, p = {p}"))
+        cases.append(
+            Case(
+                (x, torch.rand(n, d, generator=g), p),
+                label=f"x of shape ({n}, {d}) with no zeros, u uniform of that shape, p = {p}",
+            )
+        )
     return cases
 
 
@@ -108,7 +127,10 @@ def _run_mask(solution: Any, case: Case) -> dict[str, Any]:
     x, u, p = case.args
     x_before = x.clone()
     out = solution(x, u, p)
-    return {"output": out, "x after the call (must be unchanged)": x_before if torch.equal(x, x_before) else x}
+    return {
+        "output": out,
+        "x after the call (must be unchanged)": x_before if torch.equal(x, x_before) else x,
+    }
 
 
 register(Exercise(
@@ -132,7 +154,9 @@ register(Exercise(
 # ---- regularized.denoising_loss ----------------------------------------------------------------
 
 def denoising_loss(model: nn.Module, x: torch.Tensor, corrupt) -> torch.Tensor:
-    """Reconstruction loss of model(corrupt(x)) against the CLEAN x: sum over dims, batch mean."""
+    """Reconstruction loss of model(corrupt(x)) against the CLEAN x: sum over
+    dims, batch mean.
+    """
     x_tilde = corrupt(x)  # only the input is corrupted
     x_hat = model(x_tilde)
     return ((x_hat - x) ** 2).sum(dim=1).mean()
@@ -184,7 +208,11 @@ def _run_denoise(solution: Any, case: Case) -> dict[str, Any]:
     loss = solution(model, x, _Corruption(seed + 200, p))
     if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
         return {"loss": loss}
-    grad = torch.autograd.grad(loss, model[2].weight, allow_unused=True)[0] if loss.requires_grad else None
+    grad = (
+        torch.autograd.grad(loss, model[2].weight, allow_unused=True)[0]
+        if loss.requires_grad
+        else None
+    )
     return {"loss": loss.detach(), "gradient wrt the decoder weight": grad}
 
 
@@ -213,8 +241,12 @@ register(Exercise(
 
 # ---- regularized.contractive_sigmoid -------------------------------------------------------------
 
-def contractive_sigmoid(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Batch mean of ||J||_F^2 for h = sigmoid(x W^T + b); W (K, D), b (K,), x (N, D)."""
+def contractive_sigmoid(
+    W: torch.Tensor, b: torch.Tensor, x: torch.Tensor
+) -> torch.Tensor:
+    """Batch mean of ||J||_F^2 for h = sigmoid(x W^T + b); W (K, D), b (K,), x
+    (N, D).
+    """
     h = torch.sigmoid(x @ W.T + b)  # (N, K)
     row_norms = (W**2).sum(dim=1)  # (K,) ||W_j||^2, row j feeds unit j
     return ((h * (1 - h)) ** 2 * row_norms).sum(dim=1).mean()

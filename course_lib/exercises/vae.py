@@ -1,4 +1,7 @@
-"""Exercises of chapter 11, Variational autoencoders (`exercises/11_variational_autoencoders.ipynb`)."""
+"""Exercises of chapter 11, Variational autoencoders.
+
+The notebook: `exercises/11_variational_autoencoders.ipynb`.
+"""
 from __future__ import annotations
 
 import torch
@@ -18,8 +21,12 @@ def _gaussians(seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 # ---- vae.reparameterize -----------------------------------------------------------------------
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-    """z = mu + sigma * eps with sigma = exp(logvar / 2): a sample gradients can flow through."""
+def reparameterize(
+    mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor
+) -> torch.Tensor:
+    """z = mu + sigma * eps with sigma = exp(logvar / 2): a sample gradients can
+    flow through.
+    """
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -41,13 +48,23 @@ def _reparam_detached(mu, logvar, eps):
 
 def _reparam_cases() -> list[Case]:
     g = torch.Generator().manual_seed(111)
-    cases = [Case((torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1)),
-                  label="mu = [[0.]], logvar = [[0.]], eps = [[1.]]")]
-    cases.append(Case((torch.tensor([[1.0]]), torch.tensor([[2.0]]), torch.tensor([[0.5]])),
-                      label="mu = [[1.]], logvar = [[2.]], eps = [[0.5]]"))
+    cases = [
+        Case(
+            (torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1)),
+            label="mu = [[0.]], logvar = [[0.]], eps = [[1.]]",
+        )
+    ]
+    cases.append(
+        Case(
+            (torch.tensor([[1.0]]), torch.tensor([[2.0]]), torch.tensor([[0.5]])),
+            label="mu = [[1.]], logvar = [[2.]], eps = [[0.5]]",
+        )
+    )
     for mu, logvar in _gaussians(11):
         eps = torch.randn(mu.shape, generator=g)
-        cases.append(Case((mu, logvar, eps), label=f"random mu, logvar, eps of shape {tuple(mu.shape)}"))
+        cases.append(
+            Case((mu, logvar, eps), label=f"random mu, logvar, eps of shape {tuple(mu.shape)}")
+        )
     return cases
 
 
@@ -76,7 +93,9 @@ register(Exercise(
 # ---- vae.gaussian_kl ----------------------------------------------------------------------------
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example (N,), summed over the latent dims."""
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) per example (N,), summed over the
+    latent dims.
+    """
     return 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum(dim=1)
 
 
@@ -136,11 +155,18 @@ register(Exercise(
 # ---- vae.negative_elbo --------------------------------------------------------------------------
 
 def negative_elbo(
-    logits: torch.Tensor, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+    logits: torch.Tensor,
+    x: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
     beta: float = 1.0,
 ) -> torch.Tensor:
-    """Batch mean of BCE(logits, x) summed over pixels + beta * KL(q || N(0, I)): a scalar."""
-    reconstruction = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=1)
+    """Batch mean of BCE(logits, x) summed over pixels + beta * KL(q || N(0,
+    I)): a scalar.
+    """
+    reconstruction = F.binary_cross_entropy_with_logits(
+        logits, x, reduction="none"
+    ).sum(dim=1)
     kl = 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum(dim=1)
     return (reconstruction + beta * kl).mean()
 
@@ -181,32 +207,46 @@ def _elbo_cases() -> list[Case]:
     return cases
 
 
-register(Exercise(
-    id="vae.negative_elbo",
-    reference=negative_elbo,
-    cases=_elbo_cases,
-    run=call_with_grad,
-    atol=1e-4,
-    rtol=1e-5,
-    mutants=[
-        Mutant(_elbo_pixel_mean,
-               "Sum the reconstruction term over the pixels of an example (it is -log p(x|z) "
-               "of the whole image); averaging over pixels shrinks it and overweights the KL."),
-        Mutant(_elbo_minus_kl,
-               "KL sign: the negative ELBO is reconstruction PLUS beta * KL (the ELBO subtracts "
-               "the KL, so its negative adds it)."),
-        Mutant(_elbo_beta_on_reconstruction, "beta multiplies the KL term, not the reconstruction."),
-        Mutant(_elbo_bce_on_probabilities,
-               "The decoder outputs logits: use F.binary_cross_entropy_with_logits (or apply a "
-               "sigmoid first)."),
-    ],
-))
+register(
+    Exercise(
+        id="vae.negative_elbo",
+        reference=negative_elbo,
+        cases=_elbo_cases,
+        run=call_with_grad,
+        atol=1e-4,
+        rtol=1e-5,
+        mutants=[
+            Mutant(
+                _elbo_pixel_mean,
+                "Sum the reconstruction term over the pixels of an example (it is -log p(x|z) "
+                "of the whole image); averaging over pixels shrinks it and overweights the KL.",
+            ),
+            Mutant(
+                _elbo_minus_kl,
+                "KL sign: the negative ELBO is reconstruction PLUS beta * KL (the ELBO subtracts "
+                "the KL, so its negative adds it).",
+            ),
+            Mutant(
+                _elbo_beta_on_reconstruction, "beta multiplies the KL term, not the reconstruction."
+            ),
+            Mutant(
+                _elbo_bce_on_probabilities,
+                "The decoder outputs logits: use F.binary_cross_entropy_with_logits (or apply a "
+                "sigmoid first).",
+            ),
+        ],
+    )
+)
 
 
 # ---- vae.interpolate ----------------------------------------------------------------------------
 
-def interpolate(z_a: torch.Tensor, z_b: torch.Tensor, steps: int) -> torch.Tensor:
-    """`steps` codes evenly spaced on the segment from z_a to z_b (both ends included): (steps, d)."""
+def interpolate(
+    z_a: torch.Tensor, z_b: torch.Tensor, steps: int
+) -> torch.Tensor:
+    """`steps` codes evenly spaced on the segment from z_a to z_b (both ends
+    included): (steps, d).
+    """
     t = torch.linspace(0, 1, steps, dtype=z_a.dtype).unsqueeze(1)  # (steps, 1)
     return (1 - t) * z_a + t * z_b
 

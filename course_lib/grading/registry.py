@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import pkgutil
+import sys
 
 from course_lib.grading.exercise import Exercise
 
-__all__ = ["register", "get", "all_exercises", "chapters", "exercises_of"]
+__all__ = [
+    "register", "get", "all_exercises", "chapters", "exercises_of", "solved_source",
+]
 
 _REGISTRY: dict[str, Exercise] = {}
 _loaded = False
@@ -60,3 +64,21 @@ def get(exercise_id: object) -> Exercise:
         suggestion = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"there is no exercise {exercise_id!r}.{suggestion}")
     return _REGISTRY[exercise_id]
+
+
+def solved_source(chapter: str) -> str:
+    """Code defining every reference solution of `chapter`, with the imports they need: what a
+    learner who solved every exercise would write (the grader's self-test, tests, benchmarks)."""
+    exercises = exercises_of(chapter)
+    module = sys.modules[exercises[0].reference.__module__]
+    imports = [
+        line
+        for line in inspect.getsource(module).splitlines()
+        if line.startswith(("import ", "from "))
+        and "course_lib" not in line
+        and "__future__" not in line
+    ]
+    return (
+        "\n".join(imports) + "\n\n"
+        + "\n\n".join(inspect.getsource(e.reference) for e in exercises)
+    )
