@@ -9,7 +9,7 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 
-.PHONY: help venv book test lab execute bench selftest clean
+.PHONY: help venv book test lab execute bench selftest mutate clean
 
 help:
 	@echo "make book     build the website into _build/html"
@@ -17,6 +17,7 @@ help:
 	@echo "make lab      open JupyterLab on the chapter list (exercises/ beside it)"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
 	@echo "make bench    measure notebook times and peak memory, the training loop and the grader; rewrite the performance page"
+	@echo "make mutate   inject faults into course_lib (mutmut) and report those the fast tests miss"
 	@echo "make clean    remove the build and the virtual environment"
 
 venv: $(STAMP)
@@ -55,5 +56,14 @@ bench: $(STAMP)
 selftest: $(STAMP)
 	$(BIN)/python -m course_lib.grade --self-test
 
+# Fault injection (issue 16, benchmarks/mutation.md): mutmut over the modules in pyproject.toml's
+# [tool.mutmut], scoped by tools/mutate.py; fails if a module catches < 90% of its real faults.
+MUTATE_JOBS ?= 2
+
+mutate: $(STAMP)
+	rm -rf mutants
+	$(BIN)/python tools/mutate.py run --max-children $(MUTATE_JOBS)
+	$(BIN)/python tools/mutate.py report --markdown artifacts/mutation.md
+
 clean:
-	rm -rf _build $(VENV)
+	rm -rf _build $(VENV) mutants

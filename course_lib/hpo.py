@@ -88,12 +88,13 @@ class PruningCallback(Callback):
 
 
 def suggest_mlp(trial: optuna.trial.BaseTrial) -> dict[str, float | int]:
-    """Chapter 7's search space for an MLP; log scales where effects multiply."""
+    """The MLP search space; log scale where effects multiply. Chapter 7."""
+    suggest = trial.suggest_float
     return {
-        "lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
+        "lr": suggest("lr", 1e-4, 0.3, log=True),
         "width": trial.suggest_int("width", 16, 128, log=True),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "weight_decay": trial.suggest_float("weight_decay", 1e-6, 0.1, log=True),
+        "dropout": suggest("dropout", 0.0, 0.5),
+        "weight_decay": suggest("weight_decay", 1e-6, 0.1, log=True),
     }
 
 

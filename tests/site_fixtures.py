@@ -93,8 +93,10 @@ def build_book(source: Path, output: Path, timeout: float = BUILD_TIMEOUT) -> Bu
 
 @functools.cache
 def site_build() -> BuildResult:
-    """The course book, built once per test process into artifacts/site."""
-    return build_book(ROOT, ARTIFACTS / "site")
+    """The course book, built once per test process into artifacts/site (per pytest-xdist worker:
+    artifacts/site-gw0, ...)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    return build_book(ROOT, ARTIFACTS / (f"site-{worker}" if worker else "site"))
 
 
 # --- serving and browsing -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ MODULES = [
     "diagrams",
     "environment",
     "gradients",
+    "hpo",
     "initialization",
     "invariance",
     "layers",

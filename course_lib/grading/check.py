@@ -311,8 +311,12 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     cases, expected = reference_outcomes(exercise)
     failures = []
     for i, case in enumerate(cases):
-        got = outcomes[i] if i < len(outcomes) else Outcome("timeout", error="not run: an earlier case timed out")
-        problem = _case_problem(exercise, case, expected[i], got)
+        if i < len(outcomes):
+            got = outcomes[i]
+            problem = _case_problem(exercise, case, expected[i], got)
+        else:  # never accepted, even where the reference raises (any exception is accepted)
+            got = Outcome("timeout", error="not run: an earlier case timed out")
+            problem = got.error
         if problem:
             failures.append((case, expected[i], got, problem))
     n = len(cases)

@@ -446,7 +446,7 @@ def _grade_one(
             os._exit(70)
     os.close(write_end)
     deadline = started + float(request["timeout"])
-    chunks, size, status = [], 0, {"outcome": "finished"}
+    chunks, size, status, code = [], 0, {"outcome": "finished"}, None
     try:
         while True:
             wait = deadline - time.monotonic()
@@ -454,6 +454,12 @@ def _grade_one(
                 status = {"outcome": "timeout"}
                 break
             if not select.select([read_end], [], [], min(wait, 0.5))[0]:
+                if not namespaces and code is None:  # a namespace's processes die with its PID 1
+                    done, wait_status = os.waitpid(pid, os.WNOHANG)
+                    if done:  # the submission has ended: what still holds the pipe is left over
+                        code = _exit_code(wait_status)
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.killpg(pid, signal.SIGKILL)
                 continue
             chunk = os.read(read_end, 1 << 20)
             if not chunk:
@@ -463,16 +469,15 @@ def _grade_one(
             if size > limit:
                 status = {"outcome": "too_large"}
                 break
-        code = None
-        while status["outcome"] == "finished" and time.monotonic() < deadline:
+        while code is None and status["outcome"] == "finished":
+            if time.monotonic() >= deadline:
+                status = {"outcome": "timeout"}
+                break
             done, wait_status = os.waitpid(pid, os.WNOHANG)
             if done:
                 code = _exit_code(wait_status)
                 break
             time.sleep(0.01)
-        else:
-            if status["outcome"] == "finished":
-                status = {"outcome": "timeout"}
         if code is None:
             # its PID 1 follows (parent-death signal), and with it every process it holds
             with contextlib.suppress(ProcessLookupError):

@@ -1,0 +1,461 @@
+"""What users rely on, checked against direct computations (issue 16, `make mutate`).
+
+Each test states a behaviour a learner or an instructor relies on: what `fit` logs, the modes
+it and `evaluate` run in, how data are split, what "dead" and "saturated" mean, how close an
+answer must be to pass, and that missing results never pass. benchmarks/mutation.md lists the
+injected faults they catch.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_lib as cl
+from course_lib.diagnostics import activation_stats, record_activations
+from course_lib.grading import all_exercises
+from course_lib.grading.check import Outcome, judge, reference_outcomes
+from course_lib.grading.compare import difference
+
+# ---- fit and evaluate: what is logged -------------------------------------------------------
+
+
+def _classification(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 5, generator=g)
+    return X, torch.randint(0, 3, (n,), generator=g)
+
+
+def _frozen_fit(model, X, y, **kwargs):
+    """`fit` with SGD at lr 0: the model never changes, so every logged number is computable."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    return cl.fit(model, X, y, optimizer=optimizer, **kwargs)
+
+
+def test_at_lr_0_fit_logs_the_loss_and_accuracy_of_the_model_on_the_data():
+    torch.manual_seed(0)
+    X, y = _classification(103)  # batches of 10: the last one has 3 examples
+    X_val, y_val = _classification(37, seed=1)
+    model = nn.Linear(5, 3)
+    with torch.no_grad():
+        loss, acc = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
+        val_loss, val_acc = F.cross_entropy(model(X_val), y_val).item(), cl.accuracy(
+            model(X_val), y_val)
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=3, batch_size=10,
+                    validation=(X_val, y_val))
+    assert h.num_epochs == 3 and not h.diverged and not h.stopped
+    for key, expected in [("loss", loss), ("accuracy", acc), ("val_loss", val_loss),
+                          ("val_accuracy", val_acc)]:
+        assert h[key] == pytest.approx([expected] * 3, rel=1e-5), key
+    assert 0.2 < acc < 0.6  # a real mix of right and wrong answers, not all or nothing
+
+
+def test_at_lr_0_every_metric_sees_each_example_with_its_own_label():
+    X, y = _classification(64)
+    model = nn.Linear(5, 3)
+    seen = []
+
+    def count_right(output, target):
+        seen.append(len(target))
+        return (output.argmax(1) == target).sum().item()
+
+    with torch.no_grad():
+        right = (model(X).argmax(1) == y).sum().item()
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=2, batch_size=7,
+                    metrics={"right": count_right})
+    assert h["right"] == [right, right] and seen == [64, 64]
+    assert set(h.keys()) == {"loss", "right"}  # the given metrics replace the default accuracy
+
+
+def test_at_lr_0_an_autoencoder_logs_its_reconstruction_loss_and_terms():
+    X, _ = _classification(50)
+    model = nn.Linear(5, 5)
+
+    def loss_fn(output, target):
+        mse = F.mse_loss(output, target)
+        return {"loss": 2 * mse, "mse": mse}
+
+    with torch.no_grad():
+        mse = F.mse_loss(model(X), X).item()
+    penalty = {"l1": lambda m, x: 0.01 * m.weight.abs().sum()}
+    with torch.no_grad():
+        l1 = 0.01 * model.weight.abs().sum().item()
+    h = _frozen_fit(model, X, None, loss_fn=loss_fn, num_epochs=1, batch_size=16,
+                    validation=X, penalties=penalty)
+    assert set(h.keys()) == {"loss", "mse", "data_loss", "l1", "val_loss", "val_mse",
+                             "val_data_loss", "val_l1"}
+    for prefix in ("", "val_"):
+        assert h[prefix + "mse"][0] == pytest.approx(mse, rel=1e-5)
+        assert h[prefix + "data_loss"][0] == pytest.approx(2 * mse, rel=1e-5)
+        assert h[prefix + "l1"][0] == pytest.approx(l1, rel=1e-5)
+        assert h[prefix + "loss"][0] == pytest.approx(2 * mse + l1, rel=1e-5)
+
+
+def test_evaluate_returns_the_loss_terms_and_metrics_of_the_whole_set_in_batches():
+    X, y = _classification(45)
+    model = nn.Linear(5, 3)
+    with torch.no_grad():
+        expected = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
+    for batch_size in (7, 45, 4096):
+        got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=batch_size)
+        assert got == pytest.approx({"loss": expected[0], "accuracy": expected[1]}, rel=1e-5)
+    assert cl.evaluate(model, X, y) == pytest.approx({"accuracy": expected[1]})
+    penalty = {"p": lambda m, x: x.abs().mean()}  # a per-batch mean: weighted by batch size
+    got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=7, penalties=penalty)
+    assert got["p"] == pytest.approx(X.abs().mean().item(), rel=1e-5)
+    assert got["loss"] == pytest.approx(expected[0] + X.abs().mean().item(), rel=1e-5)
+    assert got["data_loss"] == pytest.approx(expected[0], rel=1e-5)
+
+
+# ---- fit and evaluate: train and eval modes (dropout, batch norm) ---------------------------
+
+
+def _noisy_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(16, 3))
+
+
+def test_fit_trains_in_train_mode_and_validates_in_eval_mode():
+    X, y = _classification(96)
+    model = _noisy_model()
+    model.eval()
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=1, batch_size=32,
+                    validation=(X, y))
+    assert model.training  # fit leaves the model in train mode
+    model.eval()
+    with torch.no_grad():
+        eval_loss = F.cross_entropy(model(X), y).item()
+    # validation: eval mode (no dropout, running statistics), on the same data and model
+    assert h["val_loss"][0] == pytest.approx(eval_loss, rel=1e-5)
+    # training: dropout active and batch statistics: a different (here larger) loss
+    assert h["loss"][0] > eval_loss + 0.05
+
+
+def test_evaluate_runs_in_eval_mode_leaves_running_stats_alone_and_restores_the_mode():
+    X, y = _classification(64)
+    model = _noisy_model()
+    model.train()
+    model(X)  # running statistics away from their initial values
+    bn = model[1]
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=10)
+    assert model.training
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    model.eval()
+    with torch.no_grad():
+        expected = F.cross_entropy(model(X), y).item()
+    assert got["loss"] == pytest.approx(expected, rel=1e-5)
+    again = cl.evaluate(model, X, y, loss_fn=F.cross_entropy)
+    assert not model.training and again["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_scheduler_steps_once_per_epoch_whatever_the_number_of_batches():
+    X, y = _classification(50)
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=3,
+           batch_size=4, scheduler=scheduler)
+    assert scheduler.last_epoch == 3 and optimizer.param_groups[0]["lr"] == 0.125
+
+
+def test_train_gives_the_run_its_seed_optimizer_schedule_and_validation():
+    data = cl.make_moons(200)
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.5, num_epochs=3, batch_size=16, optimizer="sgd",
+                 momentum=0.9, schedule=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1, 0.1))
+    result = cl.train(run, data, seed=3)
+    assert result.run.seed == 3 and result.history.num_epochs == 3
+    assert "val_accuracy" in result.history
+    with torch.no_grad():
+        val = cl.accuracy(result.model(data.X_val), data.y_val)
+    assert result.history.last("val_accuracy") == pytest.approx(val)
+    same = cl.train(run.replace(seed=3), data)
+    assert torch.equal(same.model.weight, result.model.weight)
+    other = cl.train(run, data, seed=4)
+    assert not torch.equal(other.model.weight, result.model.weight)
+    optimizer = cl.make_optimizer(run, nn.Linear(2, 2))
+    assert optimizer.param_groups[0]["momentum"] == 0.9 and optimizer.param_groups[0]["lr"] == 0.5
+
+
+def test_summaries_of_seeds():
+    assert cl.mean_std([0.5]) == (0.5, 0.0)
+    mean, std = cl.mean_std([0.2, 0.4, 0.9])
+    assert mean == pytest.approx(0.5) and std == pytest.approx(math.sqrt(0.13))
+    assert cl.format_mean_std([0.2, 0.4, 0.9]) == "50.0 ± 36.1%"
+    assert cl.format_mean_std([0.5, float("nan")]) == "diverged (1 of 2 seeds)"
+    assert cl.format_score(0.4567) == "45.7%" and cl.format_score(0.4567, digits=2) == "45.67%"
+
+
+# ---- data: splits ---------------------------------------------------------------------------
+
+
+def _rows(*tensors: torch.Tensor) -> list[tuple]:
+    return sorted(tuple(row.flatten().tolist()) for t in tensors for row in t)
+
+
+def _assert_partition(split, X_all, y_all, val_fraction, test_fraction):
+    """The three splits are the whole data set, once each, with the class proportions kept."""
+    n = len(X_all)
+    parts = [(split.X_train, split.y_train), (split.X_val, split.y_val),
+             (split.X_test, split.y_test)]
+    assert _rows(*(torch.cat([x.flatten(1), y[:, None].float()], 1) for x, y in parts)) == _rows(
+        torch.cat([X_all.flatten(1), y_all[:, None].float()], 1))
+    assert abs(len(split.X_test) - test_fraction * n) <= 1
+    assert abs(len(split.X_val) - val_fraction * n) <= 1 + (val_fraction > 0)
+    classes = y_all.unique()
+    for X, y in parts:
+        if len(y):
+            for c in classes:  # stratified: each class in proportion, to within 1-2 examples
+                share = (y_all == c).float().mean().item()
+                assert abs((y == c).sum().item() - share * len(y)) <= 2
+
+
+def test_digits_splits_are_stratified_disjoint_and_complete():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    X_all, y_all = torch.tensor(digits.data / 16.0, dtype=torch.float32), torch.tensor(
+        digits.target)
+    for val, test in [(0.2, 0.2), (0.1, 0.3), (0.0, 0.25)]:
+        _assert_partition(cl.load_digits(val, test), X_all, y_all, val, test)
+    images = cl.load_digits(images=True)
+    assert images.X_train.shape[1:] == (8, 8)
+    assert torch.equal(images.X_train.flatten(1), cl.load_digits().X_train)
+
+
+def test_synthetic_sets_are_split_60_20_20_with_every_point_once():
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(n_samples=300, noise=0.2, random_state=5)
+    _assert_partition(cl.make_moons(300, seed=5), torch.tensor(X, dtype=torch.float32),
+                      torch.tensor(y), 0.2, 0.2)
+    spirals = cl.make_spirals(300, num_classes=3, seed=1)
+    y_all = torch.cat([spirals.y_train, spirals.y_val, spirals.y_test])
+    assert len(y_all) == 300 and torch.bincount(y_all).tolist() == [100, 100, 100]
+    assert [len(spirals.X_train), len(spirals.X_val), len(spirals.X_test)] == [180, 60, 60]
+    radius = torch.cat([spirals.X_train, spirals.X_val, spirals.X_test]).norm(dim=1)
+    assert radius.min() >= 0.0 and radius.max() <= 1.0 + 1e-6 and radius.max() > 0.99
+
+
+def test_faces_split_keeps_faces_and_non_faces_in_proportion():
+    from skimage.data import lfw_subset
+
+    images = torch.tensor(lfw_subset(), dtype=torch.float32)
+    labels = torch.tensor([1] * 100 + [0] * 100)
+    _assert_partition(cl.load_faces(0.2, 0.2), images, labels, 0.2, 0.2)
+    faces = cl.load_faces()
+    assert len(faces.X_val) == 0 and len(faces.X_test) == 50
+
+
+def test_mnist1d_validation_rows_are_the_last_training_rows_and_none_is_reused():
+    whole, split = cl.load_mnist1d(), cl.load_mnist1d(num_val=500)
+    assert torch.equal(torch.cat([split.X_train, split.X_val]), whole.X_train)
+    assert torch.equal(torch.cat([split.y_train, split.y_val]), whole.y_train)
+    assert torch.equal(split.X_test, whole.X_test) and torch.equal(split.y_test, whole.y_test)
+    assert not set(_rows(split.X_val)) & set(_rows(split.X_train))
+    assert len(whole.X_val) == 0 and len(whole.X_train) == 4000
+
+
+def test_subset_keeps_the_first_examples_and_the_rest_of_the_split():
+    d = cl.make_moons(100)
+    small = d.subset(7)
+    assert torch.equal(small.X_train, d.X_train[:7]) and torch.equal(small.y_train, d.y_train[:7])
+    assert small.X_val is d.X_val and small.X_test is d.X_test
+    assert small.num_features == 2 and small.num_classes == 2
+    assert "train=(7, 2)" in repr(small)
+
+
+# ---- diagnostics: activation statistics decided by hand --------------------------------------
+
+
+class Fixed(nn.Module):
+    """Returns a fixed activation tensor through an activation module (for its hook)."""
+
+    def __init__(self, activation: nn.Module, values: torch.Tensor) -> None:
+        super().__init__()
+        self.act, self.values = activation, values
+
+    def forward(self, x):
+        return self.act(self.values)
+
+
+def _one(activation, pre_activation):
+    stats = activation_stats(Fixed(activation, pre_activation), torch.zeros(1))
+    assert list(stats) == ["act"]
+    return stats["act"]
+
+
+def test_saturation_is_a_derivative_below_one_percent_of_its_maximum():
+    # tanh: tanh' = 1 - tanh^2; below 0.01 from |x| > 2.99. Two of these four are saturated.
+    tanh = _one(nn.Tanh(), torch.tensor([[0.0, 1.0, 3.2, -4.0]]))
+    assert tanh.saturated == pytest.approx(0.5)
+    # sigmoid: sigma' < 0.0025 from |x| > 5.99. One of four.
+    assert _one(nn.Sigmoid(), torch.tensor([[0.0, 5.0, -7.0, 2.0]])).saturated == 0.25
+    # hardtanh: flat where |output| reaches 1. Three of four (1.0 itself included).
+    assert _one(nn.Hardtanh(), torch.tensor([[0.5, 1.0, 2.0, -3.0]])).saturated == 0.75
+    # ReLU is not a saturating unit; a unit dead on every example is dead
+    relu = _one(nn.ReLU(), torch.tensor([[-1.0, 2.0, -3.0, 0.0], [-1.0, -2.0, 3.0, 0.0]]))
+    assert relu.saturated == 0.0 and relu.dead == 0.5  # units 0 and 3; units 1, 2 live once
+    assert relu.mean == pytest.approx(5 / 8)
+    values = torch.tensor([0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0])
+    assert relu.std == pytest.approx(values.std().item())
+
+
+def test_dead_units_of_feature_maps_and_of_a_single_vector():
+    maps = torch.ones(3, 2, 2, 2)
+    maps[:, 0, 1, 1] = -1.0  # one position of channel 0 is negative in every example
+    stats = _one(nn.ReLU(), maps)
+    assert stats.dead == pytest.approx(1 / 8)  # a unit is a (channel, row, column) position
+    single = _one(nn.ReLU(), torch.tensor([-1.0, 2.0]))  # 1-D: one unit over a batch of two
+    assert single.dead == 0.0 and single.std == pytest.approx(math.sqrt(2))
+    assert _one(nn.ReLU(), torch.tensor([-1.0, -2.0])).dead == 1.0
+    lone = _one(nn.ReLU(), torch.tensor([5.0]))
+    assert lone.std == 0.0 and lone.dead == 0.0
+
+
+def test_record_activations_names_the_layers_and_removes_its_hooks():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 3), nn.ReLU())
+    x = torch.randn(4, 2)
+    with record_activations(model) as outputs:
+        y = model(x)
+    assert list(outputs) == ["1", "3"] and torch.equal(outputs["3"], y)
+    assert all(not m._forward_hooks for m in model.modules())
+    with record_activations(model, layer_types=(nn.Linear,)) as outputs:
+        model(x)
+    assert list(outputs) == ["0", "2"]
+    model.eval()
+    activation_stats(model, x)
+    assert not model.training  # the mode is left as it is
+
+
+# ---- grading: tolerance on near misses, missing results --------------------------------------
+
+
+def _nudge(value, exercise, factor):
+    """`value` with every float moved by `factor` times the exercise's tolerance, away from 0."""
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        step = factor * (exercise.atol + exercise.rtol * value.abs())
+        return value + step.to(value.dtype) * torch.where(value < 0, -1.0, 1.0).to(value.dtype)
+    if isinstance(value, float) and math.isfinite(value):
+        return value + math.copysign(factor * (exercise.atol + exercise.rtol * abs(value)), value)
+    if isinstance(value, (list, tuple)):
+        return type(value)(_nudge(v, exercise, factor) for v in value)
+    if isinstance(value, dict):
+        return {k: _nudge(v, exercise, factor) for k, v in value.items()}
+    return value
+
+
+def _has_float(value) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.is_floating_point() and value.numel() > 0 and bool(value.isfinite().any())
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return any(_has_float(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    return False
+
+
+FLOAT_VALUED = [e for e in all_exercises()
+                if any(o.status == "ok" and _has_float(o.value) for o in reference_outcomes(e)[1])]
+
+
+def test_every_float_valued_exercise_is_tested_here():
+    assert len(FLOAT_VALUED) >= 40
+
+
+@pytest.mark.parametrize("exercise", FLOAT_VALUED, ids=lambda e: e.id)
+def test_a_near_miss_fails_and_a_rounding_difference_passes(exercise):
+    """Every float 3 tolerances off fails the check; 0.3 tolerances off passes it."""
+    _, expected = reference_outcomes(exercise)
+    assert judge(exercise, expected).passed
+    for i, outcome in enumerate(expected):
+        if outcome.status != "ok" or not _has_float(outcome.value):
+            continue
+        for factor, passes in ((3.0, False), (0.3, True)):
+            got = list(expected)
+            got[i] = Outcome("ok", _nudge(outcome.value, exercise, factor))
+            assert judge(exercise, got).passed is passes, (i, factor)
+
+
+def test_the_tolerances_reject_a_sigmoid_derivative_two_per_mille_too_large():
+    exercise = cl.grading.get("activations.sigmoid_derivative")
+    _, expected = reference_outcomes(exercise)
+    got = [Outcome("ok", _scaled(o.value, 1.002)) if o.status == "ok" else o for o in expected]
+    assert not judge(exercise, got).passed
+    # no exercise accepts an error of 1e-3 relative to a value near 1, but the one whose answer
+    # is a numerical integral (its tolerance is the quadrature's error)
+    loose = {"gradients.variance_preserving_std": 2e-3}
+    for e in all_exercises():
+        assert e.rtol <= loose.get(e.id, 1e-4) and e.atol <= 1e-4, e.id
+
+
+def _scaled(value, factor):
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value * factor
+    if isinstance(value, float):
+        return value * factor
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scaled(v, factor) for v in value)
+    if isinstance(value, dict):
+        return {k: _scaled(v, factor) for k, v in value.items()}
+    return value
+
+
+def test_comparison_of_numbers_containers_and_tensors():
+    assert difference(1.0, 1.0 + 1e-7) is None and difference(1.0, 1.001) is not None
+    assert difference(0.0, 5e-7) is None and difference(0.0, 5e-6) is not None  # atol 1e-6
+    assert difference(3, 3.0) is None and difference(3, 3.5) is not None
+    assert difference(True, 1) is not None and difference(1.0, True) is not None
+    assert difference(float("nan"), float("nan")) is None
+    assert difference(1.0, float("nan")) is not None
+    assert difference((1.0, 2.0), (1.0, 2.0)) is None and difference((1.0, 2.0), (1.0,)) is not None
+    assert difference({"a": 1.0}, {"a": 1.0}) is None and difference({"a": 1.0}, {"b": 1.0})
+    assert difference({"a": 1.0}, {"a": 2.0}) is not None
+    t = torch.tensor([1.0, -2.0, 0.0])
+    assert difference(t, t.clone()) is None and difference(t, t * 1.001) is not None
+    assert difference(t, t.double()) is not None  # the dtype is part of the answer
+    assert difference(t, t[:2]) is not None and difference(t, t.reshape(1, 3)) is not None
+    nan = torch.tensor([float("nan"), 1.0])
+    assert difference(nan, nan.clone()) is None and difference(t[:2], nan) is not None
+    assert difference(t, t.tolist()) is not None
+
+
+@pytest.mark.parametrize("exercise", all_exercises(), ids=lambda e: e.id)
+def test_missing_outcomes_never_pass(exercise):
+    cases, expected = reference_outcomes(exercise)
+    assert not judge(exercise, []).passed
+    assert not judge(exercise, expected[:-1]).passed
+    assert judge(exercise, expected).num_cases == len(cases)
+    broken = [Outcome("error", error="ValueError: no")] + list(expected[1:])
+    if expected[0].status == "ok":
+        result = judge(exercise, broken)
+        assert not result.passed and result.num_failed >= 1
+
+
+def test_the_grader_scores_missing_outcomes_zero():
+    import io
+
+    from course_lib.grade import Submission, _judge
+
+    exercise = all_exercises()[0]
+    _, expected = reference_outcomes(exercise)
+
+    def entry(outcomes):
+        buffer = io.BytesIO()
+        torch.save({"missing": False, "outcomes": [
+            {"status": o.status, "value": o.value, "error": o.error, "mutated": None}
+            for o in outcomes]}, buffer)
+        return buffer.getvalue()
+
+    scores = {}
+    for name, outcomes in [("all", expected), ("none", []), ("fewer", expected[:-1])]:
+        row = Submission(name)
+        _judge(row, [exercise], {}, [entry(outcomes)])
+        scores[name] = row.scores[exercise.id]
+    assert scores == {"all": 1, "none": 0, "fewer": 0}
