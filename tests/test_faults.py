@@ -459,3 +459,51 @@ def test_the_grader_scores_missing_outcomes_zero():
         _judge(row, [exercise], {}, [entry(outcomes)])
         scores[name] = row.scores[exercise.id]
     assert scores == {"all": 1, "none": 0, "fewer": 0}
+
+
+# ---- from the first `make mutate` run: faults that survived ----------------------------------
+
+
+def test_spiral_arms_follow_their_closed_form():
+    """Without noise, class k's points lie on angle = 3 pi t + 2 pi k / K, radius 0.05 + 0.95 t."""
+    K, per_class = 3, 50
+    d = cl.make_spirals(K * per_class, num_classes=K, noise=0.0, seed=0)
+    X, y = torch.cat([d.X_train, d.X_val, d.X_test]), torch.cat([d.y_train, d.y_val, d.y_test])
+    radius = X.norm(dim=1)
+    t = (radius - 0.05) / 0.95
+    angle = torch.atan2(X[:, 0], X[:, 1])
+    expected = 3 * math.pi * t + 2 * math.pi * y / K
+    gap = torch.remainder(angle - expected + math.pi, 2 * math.pi) - math.pi
+    assert gap.abs().max() < 1e-3
+    noisy = cl.make_spirals(2000, num_classes=2, noise=0.1, seed=0)
+    X, y = torch.cat([noisy.X_train, noisy.X_val]), torch.cat([noisy.y_train, noisy.y_val])
+    t = (X.norm(dim=1) - 0.05) / 0.95
+    gap = torch.remainder(torch.atan2(X[:, 0], X[:, 1]) - 3 * math.pi * t - math.pi * y
+                          + math.pi, 2 * math.pi) - math.pi
+    assert gap.std().item() == pytest.approx(0.2, rel=0.1)  # the angle's noise: 2 * noise
+
+
+def test_layer_norm_takes_a_single_vector_and_group_norm_names_a_bad_eps():
+    from course_lib.layers import GroupNorm, LayerNorm
+
+    x = torch.randn(6)
+    torch.testing.assert_close(LayerNorm(6)(x), F.layer_norm(x, (6,)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="eps"):
+        GroupNorm(2, 4, eps=0.0)
+
+
+def test_corruption_of_image_batches_penalty_weights_of_zero_and_named_bad_inputs():
+    from course_lib.autoencoders import corrupt, l1_code_term, reconstruction_loss
+
+    images = torch.rand(4, 1, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    noisy = corrupt(images, "gaussian", 0.5, generator=g)
+    assert noisy.shape == images.shape and (noisy - images).std().item() == pytest.approx(0.5,
+                                                                                        rel=0.15)
+    masked = corrupt(images, "masking", 0.5, generator=g)
+    assert masked.shape == images.shape and 0.3 < (masked == 0).float().mean().item() < 0.7
+    assert l1_code_term(0.0) is not None  # a weight of 0 switches a penalty off; it is allowed
+    with pytest.raises(TypeError, match="^x must be a torch.Tensor"):
+        corrupt("not a tensor", "gaussian", 0.1)
+    with pytest.raises(TypeError, match="^x_hat must be a torch.Tensor"):
+        reconstruction_loss("not a tensor", images)

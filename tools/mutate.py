@@ -77,6 +77,10 @@ def _scope() -> None:
 
 
 def run(args: list[str]) -> int:
+    # mutmut forks every test run from a warm server: one thread each, or a forked child waits
+    # forever on the OpenMP pool of its parent (and would count as a timeout, a false catch)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = "1"
     _scope()
     from mutmut.__main__ import cli
 
