@@ -12,7 +12,6 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from course_lib import checks
 
@@ -60,6 +59,9 @@ def _split(
     X: np.ndarray, y: np.ndarray, val_fraction: float, test_fraction: float, seed: int
 ) -> Split:
     """Stratified fixed-seed split into train / validation / test tensors."""
+    # Imported here: scikit-learn costs 2 s at start-up, and MNIST-1D notebooks never need it.
+    from sklearn.model_selection import train_test_split
+
     checks.fraction("val_fraction", val_fraction)
     checks.fraction("test_fraction", test_fraction)
     checks.non_negative_int("seed", seed)
