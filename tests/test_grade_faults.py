@@ -20,11 +20,11 @@ import uuid
 import pytest
 import torch
 
-from course_lib.grading import exercises_of
+from course_lib.grading import exercises_of, solved_source
 from course_lib.grading.sandbox import (
     namespaces_available, read_frame, split_frames, write_frame,
 )
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader, solved_source
+from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
 
 SOLVED = solved_source("activations")
 IDS = [e.id for e in exercises_of("activations")]

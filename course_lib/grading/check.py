@@ -14,7 +14,7 @@ import signal
 import threading
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +26,17 @@ from course_lib.grading.exercise import Case, Exercise
 from course_lib.grading.registry import all_exercises, get
 
 __all__ = [
-    "HiddenSolution", "Outcome", "Result", "Solution", "check", "collect", "grade_solution", "judge",
-    "self_test", "solution", "solution_source",
+    "HiddenSolution",
+    "Outcome",
+    "Result",
+    "Solution",
+    "check",
+    "collect",
+    "grade_solution",
+    "judge",
+    "self_test",
+    "solution",
+    "solution_source",
 ]
 
 GRADING_ENV = "COURSE_LIB_GRADING"  # set in the instructor grader's sandbox processes
@@ -67,8 +76,12 @@ class Result:
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise `SolutionTimeout` in the block after `seconds` (main thread only; elsewhere no limit)."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+    """Raise `SolutionTimeout` in the block after `seconds` (main thread only; elsewhere no
+    limit).
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "setitimer"
+    ):
         yield
         return
 
@@ -95,8 +108,12 @@ def _describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
 
 
-def collect(exercise: Exercise, candidate: Any, cases: Sequence[Case], timeout: float | None = None) -> list[Outcome]:
-    """Run `candidate` on every case with `exercise.run`. Never raises (except KeyboardInterrupt)."""
+def collect(
+    exercise: Exercise, candidate: Any, cases: Sequence[Case], timeout: float | None = None
+) -> list[Outcome]:
+    """Run `candidate` on every case with `exercise.run`. Never raises (except
+    KeyboardInterrupt).
+    """
     timeout = exercise.timeout if timeout is None else timeout
     outcomes = []
     for case in cases:
@@ -104,16 +121,24 @@ def collect(exercise: Exercise, candidate: Any, cases: Sequence[Case], timeout: 
         try:
             with _time_limit(timeout):
                 value = plain(exercise.run(candidate, work))
-            changed = [i for i, (a, b) in enumerate(zip(case.args, work.args)) if difference(plain(a), plain(b), 0.0, 0.0)]
+            changed = [
+                i
+                for i, (a, b) in enumerate(zip(case.args, work.args))
+                if difference(plain(a), plain(b), 0.0, 0.0)
+            ]
             outcomes.append(Outcome("ok", value, mutated=changed[0] if changed else None))
         except SolutionTimeout:
-            outcomes.append(Outcome("timeout", error=f"no result after {timeout:g} s (an endless loop?)"))
+            outcomes.append(
+                Outcome("timeout", error=f"no result after {timeout:g} s (an endless loop?)")
+            )
             break  # the next case would most likely hang too
         except NotImplementedError as exc:
             outcomes.append(Outcome("not_implemented", error=_describe_error(exc)))
         except KeyboardInterrupt:
             raise
-        except BaseException as exc:  # SystemExit too: a learner's answer must not stop the notebook
+        except (
+            BaseException
+        ) as exc:  # SystemExit too: a learner's answer must not stop the notebook
             outcomes.append(Outcome("error", error=_describe_error(exc)))
     return outcomes
 
@@ -126,7 +151,10 @@ def _case_problem(exercise: Exercise, case: Case, expected: Outcome, got: Outcom
             return None  # the reference rejects this input too; any exception is accepted
         return f"it raised {got.error}" if got.status == "error" else got.error
     if expected.status == "error":
-        return f"it returned {show(got.value)}, but this input should raise an error ({expected.error})"
+        return (
+            f"it returned {show(got.value)}, but this input should raise an error "
+            f"({expected.error})"
+        )
     problem = difference(expected.value, got.value, exercise.rtol, exercise.atol)
     if problem:
         return problem
@@ -144,7 +172,10 @@ def _same_outcomes(a: Sequence[Outcome], b: Sequence[Outcome], exercise: Exercis
     for x, y in zip(a, b):
         if x.status != y.status:
             return False
-        if x.status == "ok" and difference(y.value, x.value, exercise.rtol, exercise.atol) is not None:
+        if (
+            x.status == "ok"
+            and difference(y.value, x.value, exercise.rtol, exercise.atol) is not None
+        ):
             return False
     return True
 
@@ -157,7 +188,10 @@ def reference_outcomes(exercise: Exercise) -> tuple[list[Case], list[Outcome]]:
     """The exercise's cases and the reference's outcomes on them (computed once per process)."""
     if exercise.id not in _reference_cache:
         cases = list(exercise.cases())
-        _reference_cache[exercise.id] = (cases, collect(exercise, exercise.reference, cases, timeout=60))
+        _reference_cache[exercise.id] = (
+            cases,
+            collect(exercise, exercise.reference, cases, timeout=60),
+        )
     return _reference_cache[exercise.id]
 
 
@@ -210,7 +244,9 @@ def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
     """A note when the gradient is further off than the output (or only the gradient is off)."""
     if "output" not in expected or not isinstance(got, dict) or "output" not in got:
         return ""
-    grads = [k for k in expected if k.startswith("gradient") and isinstance(expected[k], torch.Tensor)]
+    grads = [
+        k for k in expected if k.startswith("gradient") and isinstance(expected[k], torch.Tensor)
+    ]
     if not grads:
         return ""
     output_ok = difference(expected["output"], got["output"], exercise.rtol, exercise.atol) is None
@@ -221,22 +257,28 @@ def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
         return ""
     label = names.get(worst, worst)
     if output_ok:
-        return (f"the output is right but {label} is not: the values are right, the way they depend "
-                "on the inputs is not (a .detach(), or a quantity treated as a constant?).")
+        return (
+            f"the output is right but {label} is not: the values are right, the way they depend "
+            "on the inputs is not (a .detach(), or a quantity treated as a constant?)."
+        )
     out_error = relative_error(expected["output"], got["output"])
     if math.isfinite(errors[worst]) and errors[worst] > 2 * out_error:
         ratio = errors[worst] / out_error if out_error > 0 else math.inf
         times = f"{ratio:.0f} times" if math.isfinite(ratio) else "far"
-        return (f"{label} differs {times} more than the output (relative error "
-                f"{errors[worst]:.2g} vs {out_error:.2g}): a mistake that barely shows in the output "
-                "can change the gradient a lot.")
+        return (
+            f"{label} differs {times} more than the output (relative error "
+            f"{errors[worst]:.2g} vs {out_error:.2g}): a mistake that barely shows in the output "
+            "can change the gradient a lot."
+        )
     return ""
 
 
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
                         r"at non-singleton dimension (\d+)")
 _MATMUL = re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
-_DIM_RANGE = re.compile(r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)")
+_DIM_RANGE = re.compile(
+    r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)"
+)
 _RESHAPE = re.compile(r"shape '\[([-\d, ]*)\]' is invalid for input of size (\d+)")
 
 
@@ -250,36 +292,52 @@ def _where_sizes(exercise: Exercise, case: Case, sizes: set[int]) -> str:
     for i, arg in enumerate(case.args):
         if isinstance(arg, torch.Tensor) and arg.dim() >= 2 and sizes & set(arg.shape):
             name = params[i] if i < len(params) else f"argument {i + 1}"
-            dims = [f"{size} is its dimension {k}" for k, size in enumerate(arg.shape) if size in sizes]
+            dims = [
+                f"{size} is its dimension {k}" for k, size in enumerate(arg.shape) if size in sizes
+            ]
             return f" Here {name} has shape {tuple(arg.shape)}: " + ", ".join(dims) + "."
     return ""
 
 
 def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
-    """A hint for an error about tensor shapes raised by the learner's code, naming the dimension."""
+    """A hint for an error about tensor shapes raised by the learner's code, naming the
+    dimension.
+    """
     if match := _BROADCAST.search(error):
         a, b, dim = (int(v) for v in match.groups())
-        return (f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, the "
-                f"other {b}.{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
-                "right, so a reduction such as .mean(dim=...) that drops a dimension lines up with the "
-                "wrong one: keep it with keepdim=True, or reduce over the other dimension.")
+        return (
+            f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, "
+            f"the "
+            f"other {b}.{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
+            "right, so a reduction such as .mean(dim=...) that drops a dimension lines up with the "
+            "wrong one: keep it with keepdim=True, or reduce over the other dimension."
+        )
     if match := _MATMUL.search(error):
         r1, c1, r2, c2 = (int(v) for v in match.groups())
-        return (f"A matrix product (a @ b) needs a's columns to match b's rows: ({r1} x {c1}) @ "
-                f"({r2} x {c2}) has {c1} != {r2}.{_where_sizes(exercise, case, {c1, r2})} Transpose one "
-                "operand (W.T) or swap their order.")
+        return (
+            f"A matrix product (a @ b) needs a's columns to match b's rows: ({r1} x {c1}) @ "
+            f"({r2} x {c2}) has {c1} != {r2}.{_where_sizes(exercise, case, {c1, r2})} Transpose "
+            f"one "
+            "operand (W.T) or swap their order."
+        )
     if match := _DIM_RANGE.search(error):
         low, high, got = (int(v) for v in match.groups())
-        return (f"dim={got} does not exist: that tensor has {high + 1} dimension(s), so dim must be "
-                f"between {low} and {high}.")
+        return (
+            f"dim={got} does not exist: that tensor has {high + 1} dimension(s), so dim must be "
+            f"between {low} and {high}."
+        )
     if match := _RESHAPE.search(error):
         shape, size = match.groups()
-        return (f"reshape/view to [{shape}] needs as many elements as the tensor has ({size}): check "
-                "the sizes you pass (use -1 for the one to infer).")
+        return (
+            f"reshape/view to [{shape}] needs as many elements as the tensor has ({size}): check "
+            "the sizes you pass (use -1 for the one to infer)."
+        )
     return ""
 
 
-def _hint(exercise: Exercise, outcomes: Sequence[Outcome], case: Case, got: Outcome) -> tuple[str, str]:
+def _hint(
+    exercise: Exercise, outcomes: Sequence[Outcome], case: Case, got: Outcome
+) -> tuple[str, str]:
     """(label, hint): a known mistake's own hint, a shape hint, or the exercise's general hint."""
     for index, mutant in enumerate(exercise.mutants):
         if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise):
@@ -295,7 +353,11 @@ def _show_expected(exp: Outcome) -> str:
     if exp.status != "ok":
         return "an error: " + exp.error
     value = exp.value
-    if isinstance(value, dict) and "output" in value and any(k.startswith("gradient") for k in value):
+    if (
+        isinstance(value, dict)
+        and "output" in value
+        and any(k.startswith("gradient") for k in value)
+    ):
         return f"{show(value['output'])} (and its gradients)"
     return show(value)
 
@@ -323,10 +385,13 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     if not failures:
         return Result(exercise.id, True, n, 0, f"✔ {exercise.id}: passed all {n} test cases.")
     if failures[0][2].status == "not_implemented":
-        text = (f"✘ {exercise.id}: not implemented yet. Replace `raise NotImplementedError` in "
-                f"`{exercise.name}` with your code, then run this check again ({n} test cases wait).")
+        text = (
+            f"✘ {exercise.id}: not implemented yet. Replace `raise NotImplementedError` in "
+            f"`{exercise.name}` with your code, then run this check again ({n} test cases wait)."
+        )
         return Result(exercise.id, False, n, len(failures), "\n".join(_wrap(text)))
-    case, exp, got, problem = max(failures, key=lambda f: _telling(exercise, f))  # first of the most telling
+    # the first of the most telling failures
+    case, exp, got, problem = max(failures, key=lambda f: _telling(exercise, f))
     label, hint = _hint(exercise, outcomes, case, got)
     which = "; the most telling:" if len(failures) > 1 else ":"
     lines = _wrap(f"✘ {exercise.id}: failed {len(failures)} of {n} test cases{which}")
@@ -334,10 +399,17 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     for key, name in names.items():
         problem = problem.replace(f"the {key}", name)
     lines += _field("input", case.describe())
-    if exp.status == "ok" and got.status == "ok" and isinstance(exp.value, dict) and len(exp.value) > 1 and all(
-            isinstance(v, (torch.Tensor, str)) for v in exp.value.values()):
+    if (
+        exp.status == "ok"
+        and got.status == "ok"
+        and isinstance(exp.value, dict)
+        and len(exp.value) > 1
+        and all(isinstance(v, (torch.Tensor, str)) for v in exp.value.values())
+    ):
         lines.append("  expected and got:")
-        lines += ["    " + row for row in table(exp.value, got.value, names, exercise.rtol, exercise.atol)]
+        lines += [
+            "    " + row for row in table(exp.value, got.value, names, exercise.rtol, exercise.atol)
+        ]
         note = _gradient_note(exercise, exp.value, got.value)
         for other_case, other_exp, other_got, _ in failures:
             if note or other_got.status != "ok" or not isinstance(other_exp.value, dict):
@@ -366,17 +438,30 @@ def grade_solution(exercise_id: str, candidate: Any) -> Result:
     if not callable(candidate):
         what = "class" if exercise.kind == "class" else "function"
         return Result(
-            exercise.id, False, 0, 0,
-            "\n".join(_wrap(
-                f"✘ {exercise.id}: expected a {what} (pass it without calling it, e.g. "
-                f"check({exercise.id!r}, {exercise.name})), got {type(candidate).__name__} {show(candidate)}")),
+            exercise.id,
+            False,
+            0,
+            0,
+            "\n".join(
+                _wrap(
+                    f"✘ {exercise.id}: expected a {what} (pass it without calling it, e.g. "
+                    f"check({exercise.id!r}, {exercise.name})), got {type(candidate).__name__} "
+                    f"{show(candidate)}"
+                )
+            ),
         )
     try:
         return judge(exercise, collect(exercise, candidate, reference_outcomes(exercise)[0]))
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # a bug of ours must not stop the learner's notebook either
-        return Result(exercise.id, False, 0, 0, f"✘ {exercise.id}: could not be checked ({_describe_error(exc)})")
+        return Result(
+            exercise.id,
+            False,
+            0,
+            0,
+            f"✘ {exercise.id}: could not be checked ({_describe_error(exc)})",
+        )
 
 
 def check(exercise_id: str, candidate: Any) -> None:
@@ -467,6 +552,7 @@ def self_test(exercise_ids: Sequence[str] | None = None) -> list[str]:
                 problems.append(f"{exercise.id}: mutant {i} ({mutant.fn.__name__}) passes")
             elif verdict.hint != mutant.hint:
                 problems.append(
-                    f"{exercise.id}: mutant {i} ({mutant.fn.__name__}) shows hint {verdict.hint!r}, not its own"
+                    f"{exercise.id}: mutant {i} ({mutant.fn.__name__}) shows hint "
+                    f"{verdict.hint!r}, not its own"
                 )
     return problems

@@ -53,7 +53,10 @@ def show(value: Any, limit: int = 240) -> str:
             text = f"tensor({body})"
         else:
             flat = v.flatten()[:6].tolist()
-            text = f"tensor of shape {tuple(v.shape)}, first values {_round(flat) if v.is_floating_point() else flat}..."
+            text = (
+                f"tensor of shape {tuple(v.shape)}, first values "
+                f"{_round(flat) if v.is_floating_point() else flat}..."
+            )
         if v.dtype not in (torch.float32, torch.int64):
             text += f", dtype={v.dtype}"
         return text
@@ -77,11 +80,17 @@ def _round(values: Any) -> Any:
 
 
 def _where(index: tuple[int, ...]) -> str:
-    return f"index {list(index)}" if len(index) > 1 else f"index {index[0]}" if index else "the value"
+    return (
+        f"index {list(index)}" if len(index) > 1 else f"index {index[0]}" if index else "the value"
+    )
 
 
-def difference(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, what: str = "the result") -> str | None:
-    """None if `got` matches `expected` within tolerance; otherwise what differs, in one sentence."""
+def difference(
+    expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, what: str = "the result"
+) -> str | None:
+    """None if `got` matches `expected` within tolerance; otherwise what differs, in one
+    sentence.
+    """
     if isinstance(expected, torch.Tensor):
         return _tensor_difference(expected, got, rtol, atol, what)
     if isinstance(expected, bool) or expected is None or isinstance(expected, str):
@@ -94,17 +103,25 @@ def difference(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, 
         if isinstance(got, np.generic):
             got = got.item()
         if not isinstance(got, (int, float)) or isinstance(got, bool):
-            return f"{what} should be a number like {show(expected)}, got {type(got).__name__} {show(got)}"
+            return (
+                f"{what} should be a number like {show(expected)}, got {type(got).__name__} "
+                f"{show(got)}"
+            )
         if isinstance(expected, int) and not isinstance(got, int) and not float(got).is_integer():
             return f"{what} should be the whole number {expected}, got {got!r}"
         if math.isnan(got) and not math.isnan(expected):
             return f"{what} is NaN, expected {show(expected)}"
-        if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) and not (math.isnan(got) and math.isnan(expected)):
+        if not math.isclose(got, expected, rel_tol=rtol, abs_tol=atol) and not (
+            math.isnan(got) and math.isnan(expected)
+        ):
             return f"{what} should be {show(expected)}, got {show(got)}"
         return None
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)):
-            return f"{what} should be a {type(expected).__name__} of {len(expected)} values, got {type(got).__name__} {show(got)}"
+            return (
+                f"{what} should be a {type(expected).__name__} of {len(expected)} values, got "
+                f"{type(got).__name__} {show(got)}"
+            )
         if len(got) != len(expected):
             return f"{what} should have {len(expected)} items, got {len(got)}"
         for i, (e, g) in enumerate(zip(expected, got)):
@@ -127,19 +144,33 @@ def difference(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6, 
     return None if got == expected else f"{what} should be {show(expected)}, got {show(got)}"
 
 
-def _tensor_difference(expected: torch.Tensor, got: Any, rtol: float, atol: float, what: str) -> str | None:
+def _tensor_difference(
+    expected: torch.Tensor, got: Any, rtol: float, atol: float, what: str
+) -> str | None:
     if got is None:
         return f"{what} is None: did you forget to `return` it?"
     if isinstance(got, str):  # a runner's note, such as "no gradient: ..."
         return f"{what}: {got}"
     if isinstance(got, np.ndarray) or got == {"unsupported": "numpy.ndarray"}:
-        return f"{what} should be a torch.Tensor, got a NumPy array: use torch operations (or torch.as_tensor)"
+        return (
+            f"{what} should be a torch.Tensor, got a NumPy array: use torch operations (or "
+            f"torch.as_tensor)"
+        )
     if isinstance(got, dict) and "unsupported" in got:
-        return f"{what} should be a torch.Tensor of shape {tuple(expected.shape)}, got a {got['unsupported']}"
+        return (
+            f"{what} should be a torch.Tensor of shape {tuple(expected.shape)}, got a "
+            f"{got['unsupported']}"
+        )
     if not isinstance(got, torch.Tensor):
-        return f"{what} should be a torch.Tensor of shape {tuple(expected.shape)}, got {type(got).__name__} {show(got)}"
+        return (
+            f"{what} should be a torch.Tensor of shape {tuple(expected.shape)}, got "
+            f"{type(got).__name__} {show(got)}"
+        )
     if got.shape != expected.shape:
-        return f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}{_shape_detail(expected, got)}"
+        return (
+            f"{what} has shape {tuple(got.shape)}, expected "
+            f"{tuple(expected.shape)}{_shape_detail(expected, got)}"
+        )
     if got.dtype != expected.dtype:
         return f"{what} has dtype {got.dtype}, expected {expected.dtype}"
     got = got.detach()
@@ -147,7 +178,9 @@ def _tensor_difference(expected: torch.Tensor, got: Any, rtol: float, atol: floa
         bad = torch.isnan(got) & ~torch.isnan(expected)
         if bad.any():
             index = tuple(int(i) for i in bad.nonzero()[0])
-            return f"{what} contains NaN at {_where(index)} (expected {show(expected[index].item())})"
+            return (
+                f"{what} contains NaN at {_where(index)} (expected {show(expected[index].item())})"
+            )
     try:
         torch.testing.assert_close(got, expected, rtol=rtol, atol=atol, equal_nan=True)
         return None
@@ -175,8 +208,10 @@ def _shape_detail(expected: torch.Tensor, got: torch.Tensor) -> str:
     if len(g) == len(e) - 1:
         for k in range(len(e)):
             if e[:k] + e[k + 1:] == g:
-                return (f": dimension {k} (size {e[k]}) is missing; a reduction such as .mean(dim={k}) "
-                        "drops it unless you pass keepdim=True")
+                return (
+                    f": dimension {k} (size {e[k]}) is missing; a reduction such as .mean(dim={k}) "
+                    "drops it unless you pass keepdim=True"
+                )
     if len(g) == len(e):
         wrong = [k for k in range(len(e)) if e[k] != g[k]]
         if len(wrong) == 1:
@@ -195,7 +230,11 @@ def excess(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6) -> f
     <= 1 within tolerance; `inf` for a mismatch of type, shape, dtype or NaN. Used to show the most
     telling failing case first."""
     if isinstance(expected, torch.Tensor):
-        if not isinstance(got, torch.Tensor) or got.shape != expected.shape or got.dtype != expected.dtype:
+        if (
+            not isinstance(got, torch.Tensor)
+            or got.shape != expected.shape
+            or got.dtype != expected.dtype
+        ):
             return math.inf
         if expected.numel() == 0:
             return 0.0
@@ -227,7 +266,10 @@ def excess(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6) -> f
 
 def relative_error(expected: Any, got: Any) -> float:
     """max |got - expected| / max |expected| for tensors of one shape (`inf` otherwise)."""
-    if not (isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor)) or got.shape != expected.shape:
+    if (
+        not (isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor))
+        or got.shape != expected.shape
+    ):
         return math.inf
     if expected.numel() == 0:
         return 0.0
@@ -279,8 +321,12 @@ def table(expected: dict, got: dict, names: dict[str, str] | None = None,
             rows.append((names.get(key, key), _status(value, other, rtol, atol),
                          _first_values(value, count), _first_values(other, count)))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
-        lines = ["  ".join(f"{cell:<{widths[i]}}" if i < 3 else cell for i, cell in enumerate(row)).rstrip()
-                 for row in rows]
+        lines = [
+            "  ".join(
+                f"{cell:<{widths[i]}}" if i < 3 else cell for i, cell in enumerate(row)
+            ).rstrip()
+            for row in rows
+        ]
         if max(len(line) for line in lines) <= width:
             break
     return [line[:width] for line in lines]

@@ -33,7 +33,9 @@ class Case:
         """The arguments as a learner would type them (shortened)."""
         if self.label:
             return self.label
-        parts = [_short(a) for a in self.args] + [f"{k}={_short(v)}" for k, v in self.kwargs.items()]
+        parts = [_short(a) for a in self.args] + [
+            f"{k}={_short(v)}" for k, v in self.kwargs.items()
+        ]
         text = ", ".join(parts)
         return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -68,7 +70,9 @@ def call_with_grad(solution: Callable, case: Case) -> dict[str, Any]:
     The gradients are those of a fixed weighted sum of the output with respect to each
     floating-point tensor argument (`NO_GRADIENT` where none flows)."""
     args = [
-        a.detach().clone().requires_grad_(True) if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        a.detach().clone().requires_grad_(True)
+        if isinstance(a, torch.Tensor) and a.is_floating_point()
+        else a
         for a in case.args
     ]
     out = solution(*args, **case.kwargs)
@@ -78,7 +82,11 @@ def call_with_grad(solution: Callable, case: Case) -> dict[str, Any]:
     grads: list[Any] = [None] * len(positions)
     if out.requires_grad:
         weights = torch.linspace(-1.0, 1.0, out.numel(), dtype=out.dtype).reshape(out.shape)
-        grads = list(torch.autograd.grad((out * weights).sum(), [args[i] for i in positions], allow_unused=True))
+        grads = list(
+            torch.autograd.grad(
+                (out * weights).sum(), [args[i] for i in positions], allow_unused=True
+            )
+        )
     result: dict[str, Any] = {"output": out.detach()}
     for i, g in zip(positions, grads):
         result[f"gradient wrt argument {i + 1}"] = NO_GRADIENT if g is None else g.detach()

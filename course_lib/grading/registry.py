@@ -50,7 +50,9 @@ def exercises_of(chapter: str) -> list[Exercise]:
     """The exercises of one chapter slug, sorted by id."""
     found = [e for e in all_exercises() if e.chapter == chapter]
     if not found:
-        raise KeyError(f"no exercises for chapter {chapter!r}; chapters with exercises: {chapters()}")
+        raise KeyError(
+            f"no exercises for chapter {chapter!r}; chapters with exercises: {chapters()}"
+        )
     return found
 
 
