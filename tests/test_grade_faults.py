@@ -145,3 +145,13 @@ def test_the_grader_scores_them_in_full_within_the_timeout(tmp_path):
     assert seconds < 120 + TIMEOUT
     time.sleep(0.5)
     assert processes_with(MARK) == []
+
+
+def test_an_installation_under_tmp_stays_visible_in_the_private_tmp(monkeypatch):
+    """A checkout or virtual environment in /tmp (a CI clone, say) is bound back into the
+    submission's fresh /tmp; without it, every import made while grading failed (code 70)."""
+    from course_lib.grading import sandbox
+
+    monkeypatch.setattr(sys, "path", ["/tmp/clone/.venv/lib/site-packages", "/usr/lib/python3"])
+    kept = sandbox._installed_under_tmp()
+    assert "/tmp/clone" in kept and all(k.count("/") == 2 for k in kept)

@@ -161,6 +161,7 @@ def split_frames(data: bytes) -> list[bytes]:
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
+MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 
 
@@ -190,12 +191,37 @@ def _enter_namespaces() -> None:
             f.write(text)
 
 
+def _installed_under_tmp() -> list[str]:
+    """The folders directly under /tmp that hold this Python, its packages or course_lib (a
+    checkout or a virtual environment in /tmp): they stay visible under the fresh /tmp."""
+    here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    found = set()
+    for path in {sys.prefix, sys.base_prefix, here, *sys.path}:
+        parts = os.path.realpath(path).split(os.sep) if path else []
+        if len(parts) > 2 and parts[1] == "tmp":
+            found.add(os.sep.join(parts[:3]))
+    return sorted(found)
+
+
 def _private_mounts(tmp_mb: int) -> None:
-    """In the new mount namespace: a fresh size-limited /tmp and /dev/shm of this submission."""
+    """In the new mount namespace: a fresh size-limited /tmp and /dev/shm of this submission.
+
+    Folders of the installation that live in /tmp are bound back into the fresh /tmp read-only
+    (where the kernel allows it), so that imports made while grading still find their files.
+    """
     libc = _libc()
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    kept = [(folder, os.open(folder, os.O_PATH)) for folder in _installed_under_tmp()]
     options = f"size={tmp_mb}m,mode=1777".encode()
     _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount /tmp")
+    for folder, fd in kept:
+        os.makedirs(folder, exist_ok=True)
+        target = folder.encode()
+        source = f"/proc/self/fd/{fd}".encode()
+        _check(libc.mount(source, target, None, MS_BIND | MS_REC, None), f"bind {folder}")
+        os.close(fd)
+        locked = os.statvfs(folder).f_flag & (MS_NOSUID | MS_NODEV | 8)  # 8: noexec
+        libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked, None)
     if os.path.isdir("/dev/shm"):
         libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options)
 
