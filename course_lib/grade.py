@@ -327,6 +327,10 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
         "65534",
         "--gid",
         "65534",
+        # The fresh /tmp first: binds made after it show through it (a checkout or a virtual
+        # environment under /tmp, a CI clone say, stays visible; mounted before, it was hidden).
+        "--tmpfs",
+        "/tmp",
     ]
     for path in sorted(binds):
         command += ["--ro-bind", str(path), str(path)]
@@ -343,8 +347,6 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
         "/proc",
         "--dev",
         "/dev",
-        "--tmpfs",
-        "/tmp",
         "--chdir",
         "/tmp",
         "--clearenv",

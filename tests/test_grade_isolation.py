@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import threading
 import time
@@ -221,13 +222,14 @@ def _awkward(folder: Path) -> None:
         "import threading, time\nthreading.Thread(target=time.sleep, args=(600,)).start()",
         SOLVED,
     )
-    gradients = solved_source("gradients").replace(
-        "return math.sqrt(", "return numpy.float64(math.sqrt("
+    # every `return math.sqrt(...)` of the reference returns a NumPy scalar instead
+    gradients = re.sub(
+        r"return math\.sqrt\((.*?)\)(\s*#.*)?$",
+        r"return numpy.float64(math.sqrt(\1))\2",
+        solved_source("gradients"),
+        flags=re.MULTILINE,
     )
-    gradients = gradients.replace("# Var = 2 / (fan_in + fan_out)", ")").replace(
-        "# Var = 2 / fan_in", ")"
-    )
-    gradients = gradients.replace("# U(-b, b), b = 1/sqrt(fan_in): Var = b^2 / 3", ")")
+    assert gradients.count("numpy.float64(") >= 3
     notebook(folder / "q_numpy_scalar.ipynb", "import numpy", gradients, chapter="gradients")
     notebook(
         folder / "q_batchnorm_last_week.ipynb", solved_source("batchnorm"), chapter="batchnorm"
