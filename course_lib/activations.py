@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 Elementwise = Callable[[torch.Tensor], torch.Tensor]
+_DISPLAY_NAMES = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "elu": "ELU", "silu": "SiLU",
+                  "gelu": "GELU"}
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,13 @@ class Activation:
     formula: str  # LaTeX, without dollar signs
     low: float  # infimum of the range (-inf if unbounded below)
     high: float  # supremum of the range (inf if unbounded above)
-    smooth: bool  # continuously differentiable everywhere
+    smoothness: str  # "C0" (a kink), "C1" (only the second derivative jumps) or "smooth"
     citation: str = ""  # key in references.bib of the paper that introduced or popularised it
+
+    @property
+    def display_name(self) -> str:
+        """The name as written in text and figure titles: "ReLU" for `relu`."""
+        return _DISPLAY_NAMES.get(self.name, self.name)
 
     @property
     def bounded(self) -> bool:
@@ -62,11 +69,11 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation(
-            "sigmoid", torch.sigmoid, nn.Sigmoid, r"\sigma(x) = 1/(1+e^{-x})", 0.0, 1.0, True
+            "sigmoid", torch.sigmoid, nn.Sigmoid, r"\sigma(x) = 1/(1+e^{-x})", 0.0, 1.0, "smooth"
         ),
-        Activation("tanh", torch.tanh, nn.Tanh, r"\tanh(x) = 2\sigma(2x) - 1", -1.0, 1.0, True),
+        Activation("tanh", torch.tanh, nn.Tanh, r"\tanh(x) = 2\sigma(2x) - 1", -1.0, 1.0, "smooth"),
         Activation(
-            "relu", torch.relu, nn.ReLU, r"\max(0, x)", 0.0, math.inf, False, "nair2010rectified"
+            "relu", torch.relu, nn.ReLU, r"\max(0, x)", 0.0, math.inf, "C0", "nair2010rectified"
         ),
         Activation(
             "leaky_relu",
@@ -75,7 +82,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"\max(0.01x, x)",
             -math.inf,
             math.inf,
-            False,
+            "C0",
             "maas2013rectifier",
         ),
         Activation(
@@ -85,7 +92,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"x \text{ if } x>0 \text{ else } e^{x}-1",
             -1.0,
             math.inf,
-            True,
+            "C1",
             "clevert2016fast",
         ),
         Activation(
@@ -95,7 +102,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"x\,\sigma(x)",
             -0.27846454276107374,
             math.inf,
-            True,
+            "smooth",
             "ramachandran2017searching",
         ),
         Activation(
@@ -105,7 +112,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"x\,\Phi(x)",
             -0.16997120747990369,
             math.inf,
-            True,
+            "smooth",
             "hendrycks2016gaussian",
         ),
         Activation(
@@ -115,7 +122,7 @@ ACTIVATIONS: dict[str, Activation] = {
             r"\ln(1+e^{x})",
             0.0,
             math.inf,
-            True,
+            "smooth",
             "glorot2011deep",
         ),
     ]
@@ -203,7 +210,8 @@ def plot_activation(
     f = compose(activation.fn, depth)
     y, dy = f(x), derivative(f, x)
     ax = plt.subplots()[1] if ax is None else ax
-    label = activation.name if depth == 1 else f"{activation.name} applied {depth}x"
+    name = activation.display_name
+    label = name if depth == 1 else f"{name} applied {depth} times"
     ax.plot(x, y, label=label)
     ax.plot(x, dy, "--", label="derivative")
     ax.axhline(0, color="gray", lw=0.5)

@@ -93,15 +93,31 @@ def test_silu_and_gelu_minima():
         assert get_activation(name).low == pytest.approx(best.fun, abs=1e-14)
 
 
-def test_smooth_flag_is_right():
-    """Continuously differentiable iff the one-sided slopes at the kink candidate 0 agree."""
-    h = 1e-7
-    zero, left, right = (torch.tensor([v], dtype=torch.float64) for v in (0.0, -h, h))
+def test_smoothness_is_measured_at_zero():
+    """C0: the one-sided slopes at 0 (the only point where a formula switches) differ; C1: they
+    agree but the one-sided second derivatives differ; smooth: both agree."""
+    h = 1e-4
     for name, a in ACTIVATIONS.items():
-        slope_right = ((a.fn(right) - a.fn(zero)) / h).item()
-        slope_left = ((a.fn(zero) - a.fn(left)) / h).item()
-        assert (abs(slope_right - slope_left) < 1e-5) == a.smooth, name
-    assert {n for n, a in ACTIVATIONS.items() if not a.smooth} == {"relu", "leaky_relu"}
+        x = torch.tensor([-2 * h, -h, 0.0, h, 2 * h], dtype=torch.float64)
+        f = a.fn(x)
+        slope_left, slope_right = ((f[2] - f[1]) / h).item(), ((f[3] - f[2]) / h).item()
+        curve_left = ((f[2] - 2 * f[1] + f[0]) / h**2).item()
+        curve_right = ((f[4] - 2 * f[3] + f[2]) / h**2).item()
+        first_jumps = abs(slope_right - slope_left) > 1e-2
+        second_jumps = abs(curve_right - curve_left) > 1e-2
+        measured = "C0" if first_jumps else "C1" if second_jumps else "smooth"
+        assert measured == a.smoothness, name
+    assert {n for n, a in ACTIVATIONS.items() if a.smoothness != "smooth"} == {
+        "relu", "leaky_relu", "elu"}
+
+
+def test_display_names_are_the_texts_spelling():
+    assert get_activation("relu").display_name == "ReLU"
+    assert get_activation("leaky_relu").display_name == "leaky ReLU"
+    assert get_activation("sigmoid").display_name == "sigmoid"
+    ax = plot_activation("gelu", depth=2)
+    assert ax.get_title().startswith("GELU applied 2 times")
+    plt.close(ax.figure)
 
 
 def test_pytorch_derivative_at_zero_conventions():
@@ -179,10 +195,11 @@ def test_modules_plug_into_mlp():
 ACTIVATION_EXERCISES = [e.id for e in exercises_of("activations")]
 
 
-def test_activations_exercises_are_the_seven_stable_ids():
+def test_activations_exercises_are_the_eight_stable_ids():
     assert ACTIVATION_EXERCISES == [
-        "activations.collapse", "activations.dead_units", "activations.leaky_relu",
-        "activations.numerical_derivative", "activations.saturated_fraction",
+        "activations.collapse", "activations.dead_units", "activations.layer_report",
+        "activations.leaky_relu", "activations.numerical_derivative",
+        "activations.saturated_fraction",
         "activations.sigmoid_derivative", "activations.step",
     ]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
@@ -509,3 +510,145 @@ register(Exercise(
                "not .any."),
     ],
 ))
+
+
+# ---- activations.layer_report: dead and saturated units, layer by layer -----------------------
+
+def layer_report(
+    model: nn.Sequential, X: torch.Tensor, threshold: float = 0.1
+) -> list[float]:
+    """One number per nn.ReLU, nn.Sigmoid or nn.Tanh layer of `model`, input
+    first, on the inputs X (N, features): for a ReLU, the fraction of its
+    units that are dead on X (output 0 for every example); for a sigmoid or
+    tanh, the fraction of its output values at which it is saturated (its
+    derivative below `threshold` times its maximum, 1/4 or 1).
+    """
+    report = []
+    h = X
+    with torch.no_grad():
+        for layer in model:
+            h = layer(h)  # each layer takes the previous layer's output
+            if isinstance(layer, nn.ReLU):
+                dead = (h == 0).all(dim=0)  # one flag per unit (column)
+                report.append(dead.float().mean().item())
+            elif isinstance(layer, nn.Sigmoid):
+                slope = h * (1 - h)  # sigma' = sigma (1 - sigma), at most 1/4
+                report.append((slope < threshold / 4).float().mean().item())
+            elif isinstance(layer, nn.Tanh):
+                slope = 1 - h**2  # tanh' = 1 - tanh^2, at most 1
+                report.append((slope < threshold).float().mean().item())
+    return report
+
+
+def _report_with(model, X, threshold, relu, sigmoid, tanh, every_layer=False):
+    report, h = [], X
+    with torch.no_grad():
+        for layer in model:
+            z, h = h, layer(h)
+            if isinstance(layer, nn.ReLU):
+                report.append(relu(z, h))
+            elif isinstance(layer, nn.Sigmoid):
+                report.append(sigmoid(z, h, threshold))
+            elif isinstance(layer, nn.Tanh):
+                report.append(tanh(z, h, threshold))
+            elif every_layer:
+                report.append(relu(z, h))
+    return report
+
+
+def _dead(z, h):
+    return (h == 0).all(dim=0).float().mean().item()
+
+
+def _saturated_sigmoid(z, h, threshold):
+    return (h * (1 - h) < threshold * 0.25).float().mean().item()
+
+
+def _saturated_tanh(z, h, threshold):
+    return (1 - h**2 < threshold).float().mean().item()
+
+
+def _report_tanh_quarter(model, X, threshold=0.1):
+    def tanh(z, h, t):
+        return (1 - h**2 < t * 0.25).float().mean().item()
+    return _report_with(model, X, threshold, _dead, _saturated_sigmoid, tanh)
+
+
+def _report_zero_values(model, X, threshold=0.1):
+    def relu(z, h):
+        return (h == 0).float().mean().item()
+    return _report_with(model, X, threshold, relu, _saturated_sigmoid, _saturated_tanh)
+
+
+def _report_sigmoid_twice(model, X, threshold=0.1):
+    def sigmoid(z, h, t):
+        s = torch.sigmoid(h)  # the formula for a pre-activation, applied to the output
+        return (s * (1 - s) < t * 0.25).float().mean().item()
+    return _report_with(model, X, threshold, _dead, sigmoid, _saturated_tanh)
+
+
+def _report_every_layer(model, X, threshold=0.1):
+    return _report_with(model, X, threshold, _dead, _saturated_sigmoid, _saturated_tanh,
+                        every_layer=True)
+
+
+def _report_some_example(model, X, threshold=0.1):
+    def relu(z, h):
+        return (h == 0).any(dim=0).float().mean().item()
+    return _report_with(model, X, threshold, relu, _saturated_sigmoid, _saturated_tanh)
+
+
+def _report_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(23)
+    cases = []
+    for sizes, kinds, scale, shift in [
+        ([6, 16, 16, 3], [nn.ReLU, nn.ReLU], 1.0, -0.5),
+        ([5, 12, 12, 12, 4], [nn.Sigmoid, nn.Tanh, nn.ReLU], 3.0, 0.0),
+        ([4, 10, 10, 2], [nn.Tanh, nn.Sigmoid], 4.0, 0.5),
+        ([8, 20, 20, 20, 5], [nn.ReLU, nn.ReLU, nn.ReLU], 1.0, -1.0),
+    ]:
+        layers: list[nn.Module] = []
+        for n_in, n_out, kind in zip(sizes[:-1], sizes[1:], [*kinds, None]):
+            linear = nn.Linear(n_in, n_out)
+            with torch.no_grad():  # seeded weights, independent of the global generator
+                linear.weight.copy_(scale * torch.randn(n_out, n_in, generator=g) / n_in**0.5)
+                linear.bias.copy_(shift + 0.5 * torch.randn(n_out, generator=g))
+            layers += [linear] if kind is None else [linear, kind()]
+        X = torch.randn(30, sizes[0], generator=g)
+        names = ", ".join(k.__name__ for k in kinds)
+        label = (f"an MLP {sizes} with {names} (weights x {scale}, biases about {shift}), "
+                 f"X of shape {tuple(X.shape)}")
+        cases.append(Case((nn.Sequential(*layers), X), label=label))
+    model, X = cases[1].args
+    cases.append(Case((model, X), {"threshold": 0.5}, label=cases[1].label + ", threshold=0.5"))
+    return cases
+
+
+register(
+    Exercise(
+        id="activations.layer_report",
+        reference=layer_report,
+        cases=_report_cases,
+        atol=1e-6,
+        hint="Walk through the layers in order, feeding each the previous layer's output, and "
+             "append one number after each ReLU, Sigmoid or Tanh layer.",
+        mutants=[
+            Mutant(_report_tanh_quarter,
+                   "tanh's derivative 1 - tanh^2 peaks at 1, not 1/4: for a tanh layer the "
+                   "cut-off is threshold * 1."),
+            Mutant(_report_zero_values,
+                   "For a ReLU layer, count units (columns) that are 0 for every example "
+                   "(.all(dim=0)), not zero values."),
+            Mutant(_report_sigmoid_twice,
+                   "After an nn.Sigmoid layer you hold its output s = sigma(z), not z: its "
+                   "derivative is s * (1 - s); applying the sigmoid again measures something "
+                   "else."),
+            Mutant(_report_every_layer,
+                   "Report only the activation layers (nn.ReLU, nn.Sigmoid, nn.Tanh), not the "
+                   "nn.Linear layers."),
+            Mutant(_report_some_example,
+                   "A unit that is 0 for some examples is normal; dead means 0 for every "
+                   "example: .all, not .any."),
+        ],
+    )
+)

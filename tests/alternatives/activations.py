@@ -37,3 +37,22 @@ def saturated_fraction(z, threshold=0.1):
 def dead_units(z):
     alive = (torch.relu(z) > 0).any(dim=0)
     return 1.0 - alive.float().mean().item()
+
+
+def layer_report(model, X, threshold=0.1):
+    report = []
+    for i, layer in enumerate(model):
+        name = type(layer).__name__
+        if name not in ("ReLU", "Sigmoid", "Tanh"):
+            continue
+        with torch.no_grad():
+            z = model[:i](X)  # the layer's input, the pre-activation
+        if name == "ReLU":
+            report.append(float((z > 0).sum(dim=0).eq(0).double().mean()))
+            continue
+        z = z.detach().requires_grad_(True)
+        out = torch.sigmoid(z) if name == "Sigmoid" else torch.tanh(z)
+        (slope,) = torch.autograd.grad(out.sum(), z)  # the derivative by autograd
+        peak = 0.25 if name == "Sigmoid" else 1.0
+        report.append(float((slope < threshold * peak).double().mean()))
+    return report
