@@ -34,8 +34,12 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Open _build/html/index.html"
 
+# Every core (pytest-xdist); each test file, so each notebook, stays whole on one worker;
+# the site tests share one book build (tests/site_fixtures.py). TEST_JOBS=0: serially.
+TEST_JOBS ?= auto
+
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # JupyterLab at the repository root, so that chapters/ and exercises/ and the links between them
 # all work; it opens on the chapter list.

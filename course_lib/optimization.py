@@ -23,23 +23,12 @@ import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
+from course_lib import checks
+
 __all__ = [
     "RangeTest", "gradient_noise", "lr_range_test", "plot_schedules", "plot_trajectories",
     "schedule_values", "trajectory",
 ]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _positive_number(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or not math.isfinite(value):
-        raise ValueError(f"{name} must be a positive number, got {value!r}")
-    return float(value)
 
 
 def _check_data(X: object, y: object) -> None:
@@ -110,14 +99,15 @@ def lr_range_test(
     Chapter 5.
     """
     _check_data(X, y)
-    min_lr, max_lr = _positive_number("min_lr", min_lr), _positive_number("max_lr", max_lr)
+    min_lr = checks.positive_float("min_lr", min_lr)
+    max_lr = checks.positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
         raise ValueError(f"min_lr must be below max_lr, got {min_lr} and {max_lr}")
-    _positive_int("num_steps", num_steps)
-    _positive_int("batch_size", batch_size)
+    checks.positive_int("num_steps", num_steps)
+    checks.positive_int("batch_size", batch_size)
     if not 0 < smoothing <= 1:
         raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
-    _positive_number("stop_factor", stop_factor)
+    checks.positive_float("stop_factor", stop_factor)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
@@ -174,8 +164,8 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
     is applied to a throw-away SGD optimizer whose base learning rate is `lr`. Value i is the
     learning rate used by step i, before the i-th `scheduler.step()`. Chapter 5.
     """
-    _positive_int("num_steps", num_steps)
-    _positive_number("lr", lr)
+    checks.positive_int("num_steps", num_steps)
+    checks.positive_float("lr", lr)
     if not callable(schedule):
         raise TypeError(f"schedule must be callable (optimizer -> scheduler), got {schedule!r}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
@@ -236,10 +226,10 @@ def gradient_noise(
             f"batch_sizes must be a non-empty sequence of integers, got {batch_sizes!r}"
         )
     for b in batch_sizes:
-        _positive_int("each batch size", b)
+        checks.positive_int("each batch size", b)
         if b > len(X):
             raise ValueError(f"batch size {b} is larger than the data ({len(X)} rows)")
-    _positive_int("num_batches", num_batches)
+    checks.positive_int("num_batches", num_batches)
     full = _gradient(model, loss_fn(model(X), y)).detach()
     noise = {}
     for b in batch_sizes:
@@ -266,7 +256,7 @@ def trajectory(
     example `lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9)`. Chapter 5 uses it on
     an ill-conditioned quadratic to compare plain gradient descent, momentum and Adam. Chapter 5.
     """
-    _positive_int("num_steps", num_steps)
+    checks.positive_int("num_steps", num_steps)
     point = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     if point.dim() != 1:
         raise ValueError(

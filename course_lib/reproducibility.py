@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 
 import numpy as np
 import torch
@@ -43,5 +44,22 @@ def seed_everything(
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
-    torch.use_deterministic_algorithms(deterministic)
+    _use_deterministic_algorithms(deterministic)
     return torch.Generator().manual_seed(seed)
+
+
+def _use_deterministic_algorithms(mode: bool) -> None:
+    """`torch.use_deterministic_algorithms(mode)` without loading torch.compile's machinery.
+
+    The public function also sets a flag in `torch._inductor.config`, and importing that module
+    imports `torch._dynamo`: 1.5-2.3 s in every notebook, none of which compiles a model. The
+    flag matters only to `torch.compile`, so it is set only when that module is already loaded.
+    """
+    set_mode = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if set_mode is None:  # a torch without the private setter: the public way
+        torch.use_deterministic_algorithms(mode)
+        return
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = mode
+    set_mode(mode)

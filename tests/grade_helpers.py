@@ -37,6 +37,15 @@ def notebook(path: Path, *cells: str, chapter: str | None = "activations", **ext
     return path
 
 
+def grade_args(folder: Path, csv_path: Path, json_path: Path, **options: object) -> list[str]:
+    """The command-line arguments that grade `folder` into the two gradebooks; each option
+    `name=value` becomes `--name value` (underscores as dashes: `memory_mb=1536`)."""
+    args = [str(folder), "--csv", str(csv_path), "--json", str(json_path)]
+    for name, value in options.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return args
+
+
 def run_grader(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900):
     """Run `python -m course_lib.grade ARGS`; return the completed process."""
     return subprocess.run(

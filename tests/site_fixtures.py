@@ -1,12 +1,13 @@
 """The website under test: a strict build, the pages the table of contents lists, a local server,
 a sandboxed Chromium, and the checks one page must pass (used by test_site.py and test_browser.py).
 
-The book is built once per test process (a fresh `--all` build, so that no warning hides in an
+The book is built once per test run (a fresh `--all` build, so that no warning hides in an
 incremental one) into `artifacts/site/_build/html`; `artifacts/` is git-ignored. Screenshots go to
 `artifacts/screenshots/` for a person to look at.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import http.server
 import json
@@ -93,10 +94,26 @@ def build_book(source: Path, output: Path, timeout: float = BUILD_TIMEOUT) -> Bu
 
 @functools.cache
 def site_build() -> BuildResult:
-    """The course book, built once per test process into artifacts/site (per pytest-xdist worker:
-    artifacts/site-gw0, ...)."""
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    return build_book(ROOT, ARTIFACTS / (f"site-{worker}" if worker else "site"))
+    """The course book, built once per test run into artifacts/site. Under pytest-xdist
+    (`make test`) the workers share one build: the first to ask builds it while the others wait
+    on a lock, then read its result, stamped with the run's id."""
+    output = ARTIFACTS / "site"
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if run is None:
+        return build_book(ROOT, output)
+    ARTIFACTS.mkdir(exist_ok=True)
+    record = ARTIFACTS / "site-build.json"
+    with open(ARTIFACTS / "site-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if record.exists() and (done := json.loads(record.read_text()))["run"] == run:
+            return BuildResult(ROOT, Path(done["html"]), done["returncode"], done["log"],
+                               done["seconds"])
+        result = build_book(ROOT, output)
+        record.write_text(json.dumps({
+            "run": run, "html": str(result.html), "returncode": result.returncode,
+            "log": result.log, "seconds": result.seconds,
+        }))
+        return result
 
 
 # --- serving and browsing -----------------------------------------------------------------------

@@ -135,7 +135,22 @@ CALLS = {
     "make_moons num_examples": lambda v: cl.make_moons(num_examples=v),
     "GradientNormRecorder every": lambda v: cl.GradientNormRecorder(every=v),
     "ClipGradNorm max_norm": lambda v: ClipGradNorm(v),
+    "lr_range_test num_steps": lambda v: _range_test(num_steps=v),
+    "lr_range_test max_lr": lambda v: _range_test(max_lr=-abs(v) if v == 2.5 else v),
+    "gradient_noise num_batches": lambda v: cl.gradient_noise(
+        nn.Linear(3, 2), torch.randn(8, 3), torch.randint(0, 2, (8,)),
+        loss_fn=torch.nn.functional.cross_entropy, batch_sizes=[2], num_batches=v,
+    ),
 }
+
+
+def _range_test(**kwargs):
+    model = nn.Linear(3, 2)
+    return cl.lr_range_test(
+        model, torch.randn(8, 3), torch.randint(0, 2, (8,)),
+        loss_fn=torch.nn.functional.cross_entropy,
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), **kwargs,
+    )
 
 
 @pytest.mark.parametrize("name", CALLS)

@@ -24,7 +24,7 @@ from course_lib.grading import exercises_of, solved_source
 from course_lib.grading.sandbox import (
     namespaces_available, read_frame, split_frames, write_frame,
 )
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
+from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
 
 SOLVED = solved_source("activations")
 IDS = [e.id for e in exercises_of("activations")]
@@ -133,8 +133,8 @@ def test_the_grader_scores_them_in_full_within_the_timeout(tmp_path):
         notebook(folder / f"{name}.ipynb", SOLVED, ending)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
     started = time.monotonic()
-    result = run_grader(str(folder), "--csv", str(csv_path), "--json", str(json_path),
-                        "--jobs", "1", "--isolation", "process", "--timeout", str(TIMEOUT))
+    result = run_grader(*grade_args(folder, csv_path, json_path, jobs=1, isolation="process",
+                                    timeout=TIMEOUT))
     seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]
     rows, records = read_gradebooks(csv_path, json_path)

@@ -14,7 +14,7 @@ import pytest
 from course_lib.grade import choose_isolation
 from course_lib.grading import exercises_of
 from course_lib.grading import solved_source
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
+from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
 
 SOLVED = solved_source("activations")
 STEPS = len(exercises_of("activations"))
@@ -32,20 +32,8 @@ def test_a_killed_grader_keeps_every_row_it_had(tmp_path):
     notebook(folder / "d_slow.ipynb", SOLVED, slow)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
     grader = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "course_lib.grade",
-            str(folder),
-            "--csv",
-            str(csv_path),
-            "--json",
-            str(json_path),
-            "--jobs",
-            "1",
-            "--timeout",
-            "600",
-        ],
+        [sys.executable, "-m", "course_lib.grade",
+         *grade_args(folder, csv_path, json_path, jobs=1, timeout=600)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -77,19 +65,8 @@ def test_chapter_grades_another_chapters_notebook_on_the_expected_one_and_flags_
     notebook(folder / "last_week.ipynb", solved_source("batchnorm"), chapter="batchnorm")
     notebook(folder / "this_week.ipynb", SOLVED)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
-    result = run_grader(
-        str(folder),
-        "--chapter",
-        "activations",
-        "--isolation",
-        "process",
-        "--csv",
-        str(csv_path),
-        "--json",
-        str(json_path),
-        "--jobs",
-        "2",
-    )
+    result = run_grader(*grade_args(folder, csv_path, json_path, chapter="activations",
+                                    isolation="process", jobs=2))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "WARNING: submissions are NOT isolated by bubblewrap" in result.stdout
     rows, records = read_gradebooks(csv_path, json_path)

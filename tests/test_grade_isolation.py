@@ -23,7 +23,7 @@ import pytest
 from course_lib.grade import Submission, choose_isolation, write_gradebooks
 from course_lib.grading import exercises_of, grade_solution
 from course_lib.grading import solved_source
-from grade_helpers import notebook, processes_with, read_gradebooks, run_grader
+from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
 
 MARK = f"gt{uuid.uuid4().hex[:10]}"  # a process name (15 characters at most) and a file suffix
 CANARY = f"canary-{uuid.uuid4().hex}"
@@ -293,29 +293,9 @@ def graded(tmp_path_factory):
     before = _snapshot(folder)
     env = {**os.environ, "COURSE_CANARY": CANARY}
     started = time.monotonic()
-    result = run_grader(
-        str(folder),
-        "--csv",
-        str(csv_path),
-        "--json",
-        str(json_path),
-        "--jobs",
-        "2",
-        "--isolation",
-        "bubblewrap",
-        "--timeout",
-        "20",
-        "--memory-mb",
-        "1536",
-        "--file-mb",
-        "64",
-        "--output-mb",
-        "32",
-        "--processes",
-        "48",
-        cwd=cwd,
-        env=env,
-    )
+    options = dict(jobs=2, isolation="bubblewrap", timeout=20, memory_mb=1536, file_mb=64,
+                   output_mb=32, processes=48)
+    result = run_grader(*grade_args(folder, csv_path, json_path, **options), cwd=cwd, env=env)
     seconds = time.monotonic() - started
     at_exit = (csv_path.read_bytes(), json_path.read_bytes()) if csv_path.exists() else (b"", b"")
     time.sleep(3)  # what a leftover process would do, it would have done by now

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.grading import chapters, exercises_of, grade_solution, solved_source
-from grade_helpers import ROOT, notebook, read_gradebooks, run_grader
+from grade_helpers import ROOT, grade_args, notebook, read_gradebooks, run_grader
 
 ALTERNATIVES = ROOT / "tests" / "alternatives"
 EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("*.ipynb"))
@@ -109,17 +109,7 @@ def graded(tmp_path_factory):
         )
         (folder / f"solved-{path.name}").write_text(json.dumps(nb))
     csv_path, json_path = base / "gradebook.csv", base / "gradebook.json"
-    result = run_grader(
-        str(folder),
-        "--csv",
-        str(csv_path),
-        "--json",
-        str(json_path),
-        "--jobs",
-        "2",
-        "--timeout",
-        "120",
-    )
+    result = run_grader(*grade_args(folder, csv_path, json_path, jobs=2, timeout=120))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows, records = read_gradebooks(csv_path, json_path)
     return {

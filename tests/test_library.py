@@ -4,6 +4,8 @@ plotting."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 
 import matplotlib
 
@@ -95,6 +97,23 @@ def test_seed_everything_reproduces_torch_numpy_and_python():
         cl.seed_everything(-1)
     with pytest.raises(ValueError, match="threads"):
         cl.seed_everything(0, threads=0)
+
+
+def test_seed_everything_sets_determinism_without_loading_the_compiler():
+    # torch.use_deterministic_algorithms imports torch._dynamo (1.5-2.3 s per notebook); the
+    # course sets the same flag without it. A fresh interpreter shows what a notebook pays.
+    code = (
+        "import sys, torch, course_lib as cl\n"
+        "cl.seed_everything(0)\n"
+        "on = torch.are_deterministic_algorithms_enabled()\n"
+        "cl.seed_everything(0, deterministic=False)\n"
+        "off = torch.are_deterministic_algorithms_enabled()\n"
+        "print(on, off, 'torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["True", "False", "False"]
 
 
 def test_environment_report_names_versions():
