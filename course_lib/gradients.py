@@ -4,12 +4,15 @@ The instruments and remedies of chapter 3 (vanishing and exploding gradients): `
 a deep fully connected network with a chosen activation and initialization, `layer_gradient_norms`
 measures each Linear layer's weight-gradient norm on a batch, `first_last_ratio` condenses them to
 one number, `ResidualMLP` adds skip connections, `ClipGradNorm` clips the global gradient norm
-inside `fit` (Pascanu et al. 2013) and `UpdateNormRecorder` records how far each step moved the
-parameters. The raw per-parameter norms come from `course_lib.diagnostics.gradient_norms`.
+inside `fit` (Pascanu et al. 2013), `UpdateNormRecorder` records how far each step moved the
+parameters and `recorded_ratios` reads the first/last ratio at every step from a
+`GradientNormRecorder`. The raw per-parameter norms come from
+`course_lib.diagnostics.gradient_norms`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import checks
+from course_lib.diagnostics import GradientNormRecorder
 from course_lib.models import MLP, init_weights
 from course_lib.training import Callback
 
@@ -28,6 +32,7 @@ __all__ = [
     "first_last_ratio",
     "layer_gradient_norms",
     "linear_weight_names",
+    "recorded_ratios",
 ]
 
 
@@ -41,17 +46,18 @@ def deep_mlp(
     gain: float = 1.0,
     batch_norm: bool = False,
 ) -> MLP:
-    """An `MLP` with `depth` Linear layers (depth - 1 hidden of `width`), initialized by `scheme`.
+    """An `MLP` with `depth` hidden layers of `width` units, initialized by `scheme`.
 
-    `scheme` and `gain` are passed to `init_weights` ("default", "glorot", "he", "normal").
-    Chapter 3.
+    Depth counts hidden layers (Linear + activation), as every chapter does: `depth + 1` Linear
+    layers in all, the last one the output. `scheme` and `gain` are passed to `init_weights`
+    ("default", "glorot", "he", "normal"). Chapter 3.
     """
     checks.positive_int("num_inputs", num_inputs)
     checks.positive_int("num_classes", num_classes)
     checks.positive_int("width", width)
-    checks.integer("depth", depth, minimum=2, wanted="an integer >= 2 (it counts Linear layers)")
+    checks.integer("depth", depth, minimum=1, wanted="an integer >= 1 (it counts hidden layers)")
     model = MLP(
-        [num_inputs] + [width] * (depth - 1) + [num_classes],
+        [num_inputs] + [width] * depth + [num_classes],
         activation=activation,
         batch_norm=batch_norm,
     )
@@ -121,6 +127,25 @@ def first_last_ratio(norms: dict[str, float]) -> float:
     if values[-1] == 0:
         raise ValueError("the last layer's gradient norm is 0: the ratio is undefined")
     return values[0] / values[-1]
+
+
+def recorded_ratios(recorder: GradientNormRecorder, model: nn.Module) -> list[float]:
+    """The first/last ratio at each step a `GradientNormRecorder` recorded while `model` trained.
+
+    First and last are `model`'s first and last `nn.Linear` weights (`linear_weight_names`); a
+    step whose last-layer norm is 0 gives NaN. Chapter 3.
+    """
+    if not isinstance(recorder, GradientNormRecorder):
+        raise TypeError(f"recorder must be a GradientNormRecorder, got {type(recorder).__name__}")
+    names = linear_weight_names(model)
+    missing = [name for name in (names[0], names[-1]) if name not in recorder.norms]
+    if missing:
+        raise ValueError(
+            f"the recorder holds no norms of {missing[0]!r}: was it passed to fit "
+            "(callbacks=[recorder]) while this model trained?"
+        )
+    first, last = recorder.norms[names[0]], recorder.norms[names[-1]]
+    return [a / b if b else math.nan for a, b in zip(first, last)]
 
 
 class ResidualMLP(nn.Module):

@@ -4,8 +4,9 @@ Introduced in chapter 3 (vanishing and exploding gradients), where the variance-
 initializations (Glorot, He) are derived from Var z_l = fan_in Var(W) E[h_{l-1}^2]. The forward
 pass is the other half of the story told by per-layer gradient norms: `forward_profile` measures,
 layer by layer, the variance of the pre-activations z_l (outputs of each `nn.Linear`) and the
-second moment E[h^2] of the activations; `saturated_fraction` measures how many sigmoid or tanh
-units sit on a flat part of their curve.
+second moment E[h^2] of the activations and how alike the activations of different inputs are
+(`mean_cosine`); `saturated_fraction` measures how many sigmoid or tanh units sit on a flat part of
+their curve.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from torch import nn
 
 from course_lib.diagnostics import record_activations
 
-__all__ = ["LayerSignal", "forward_profile", "saturated_fraction"]
+__all__ = ["LayerSignal", "forward_profile", "mean_cosine", "saturated_fraction"]
 
 _NOT_ACTIVATIONS = (nn.BatchNorm1d, nn.Dropout, nn.Flatten)
 
@@ -34,12 +35,15 @@ class LayerSignal:
     `z_var`: variance of the pre-activations (the Linear layer's output) over examples and units;
     `h_second_moment`: mean of the squared activations E[h^2], what the next layer's variance
     is built from; `saturated`: fraction of activations whose derivative is below 1/10 of its
-    maximum (0.0 for activations that do not saturate). Chapter 3.
+    maximum (0.0 for activations that do not saturate); `cosine`: mean cosine similarity between
+    the activation vectors h of two different examples (near 1: the layer maps every input to
+    nearly the same direction, and the next layers can hardly tell the inputs apart). Chapter 3.
     """
 
     z_var: float
     h_second_moment: float
     saturated: float
+    cosine: float
 
 
 def _saturated(module: nn.Module, a: torch.Tensor, threshold: float) -> float:
@@ -47,6 +51,24 @@ def _saturated(module: nn.Module, a: torch.Tensor, threshold: float) -> float:
         if isinstance(module, kind):
             return (slope(a) < threshold * peak).float().mean().item()
     return 0.0
+
+
+def mean_cosine(h: torch.Tensor) -> float:
+    """Mean cosine similarity between the rows of `h` (N, ...) over all pairs of different rows.
+
+    Computed in O(N) from the sum of the unit vectors: sum_{i != j} u_i . u_j = |sum u|^2 - N.
+    A zero row counts as similarity 0 with every other row. Chapter 3.
+    """
+    if not isinstance(h, torch.Tensor):
+        raise TypeError(f"h must be a tensor, got {type(h).__name__}")
+    if h.dim() < 2 or len(h) < 2:
+        raise ValueError(f"h must have at least 2 rows (examples), got shape {tuple(h.shape)}")
+    u = h.detach().flatten(1).double()
+    norms = u.norm(dim=1, keepdim=True)
+    u = torch.where(norms > 0, u / norms.clamp_min(1e-300), torch.zeros_like(u))
+    total = u.sum(dim=0)
+    n = len(u)
+    return ((total @ total - u.pow(2).sum()) / (n * (n - 1))).item()
 
 
 def saturated_fraction(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> float:
@@ -82,7 +104,7 @@ def forward_profile(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -
             last_z = z
         elif last_z is not None and not isinstance(module, _NOT_ACTIVATIONS):
             profile.append(LayerSignal(last_z.var().item(), z.pow(2).mean().item(),
-                                       _saturated(module, z, threshold)))
+                                       _saturated(module, z, threshold), mean_cosine(z)))
             last_z = None
     if not profile:
         raise ValueError("the model has no hidden layer (Linear followed by an activation module)")

@@ -785,3 +785,145 @@ def test_grade_solution_always_returns_a_verdict_of_zero_cases_when_it_cannot_ch
         "activations.step", False, 0, 0)
     assert broken.message.startswith(
         "✘ activations.step: could not be checked (RuntimeError: no text")
+
+
+# ---- the second run of `make mutate`: training, data, layers, autoencoders ---------------------
+
+
+def _counting_sgd(steps: list, made: list):
+    """An optimizer factory for `Run(optimizer=...)` that counts the steps it takes."""
+    def make(params, lr):
+        optimizer = torch.optim.SGD(params, lr=lr)
+        optimizer.register_step_post_hook(lambda *_: steps.append(1))
+        made.append(optimizer)
+        return optimizer
+    return make
+
+
+def test_train_takes_the_runs_own_optimizer_batch_size_and_schedule():
+    data = cl.make_moons(200)  # 120 training examples
+    assert len(data.X_train) == 120
+    steps, made = [], []
+    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.4, num_epochs=2, batch_size=50,
+                 optimizer=_counting_sgd(steps, made), schedule=halve)
+    cl.train(run, data)
+    assert len(steps) == 2 * 3  # batches of 50, 50 and 20 in each epoch
+    assert made[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5**2)
+
+
+def test_fit_takes_batches_of_64_unless_told_otherwise():
+    X, y = _classification(130)  # 64 + 64 + 2
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1)
+    assert len(steps) == 3
+
+
+def test_train_without_validation_rows_logs_no_validation():
+    data = cl.make_moons(200)
+    empty = cl.Split(data.X_train, data.y_train, data.X_val[:0], data.y_val[:0], data.X_test,
+                     data.y_test)
+    result = cl.train(cl.Run(lambda: nn.Linear(2, 2), num_epochs=1), empty)
+    assert "loss" in result.history and "val_loss" not in result.history
+
+
+def test_train_seeds_wants_a_list_of_seeds():
+    run = cl.Run(lambda: nn.Linear(2, 2), num_epochs=1)
+    for bad in (3, []):
+        with pytest.raises((TypeError, ValueError), match="seeds"):
+            cl.train_seeds(run, cl.make_moons(100), bad)
+
+
+def test_a_parameter_without_a_gradient_in_a_batch_is_not_moved_by_that_step():
+    class Gate(nn.Module):  # `extra` takes part only in full batches
+        def __init__(self):
+            super().__init__()
+            self.linear, self.extra = nn.Linear(5, 3), nn.Parameter(torch.zeros(3))
+
+        def forward(self, x):
+            out = self.linear(x)
+            return out + self.extra if len(x) == 10 else out
+
+    torch.manual_seed(0)
+    X, y = _classification(23)  # batches of 10, 10 and 3
+    model = Gate()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    values = []
+    optimizer.register_step_post_hook(lambda *_: values.append(model.extra.detach().clone()))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1,
+           batch_size=10)
+    assert not torch.equal(values[0], values[1])  # moved by the full batches
+    assert torch.equal(values[1], values[2])  # left alone by the batch it took no part in
+
+
+def test_metrics_of_an_autoencoder_and_of_a_vae_see_the_outputs_and_the_inputs():
+    torch.manual_seed(0)
+    X = torch.rand(40, 6)
+    seen = []
+
+    def error(output, target):
+        x_hat = output[0] if isinstance(output, tuple) else output
+        seen.append(target)
+        return float(((x_hat - target) ** 2).mean())
+
+    for model, loss_fn in [
+        (cl.fully_connected_autoencoder([6, 2]), cl.reconstruction_loss),
+        (cl.fully_connected_vae([6, 2]), cl.elbo_loss),
+    ]:
+        seen.clear()
+        h = _frozen_fit(model, X, None, loss_fn=loss_fn, num_epochs=1, batch_size=16,
+                        metrics={"error": error})
+        assert "error" in h and torch.equal(torch.sort(seen[0], dim=0).values,
+                                            torch.sort(X, dim=0).values)
+
+
+def test_default_sizes_the_chapters_rely_on():
+    moons = cl.make_moons()
+    assert len(moons.X_train) + len(moons.X_val) + len(moons.X_test) == 1000
+    from course_lib.layers import Dropout
+
+    torch.manual_seed(0)
+    kept = (Dropout().train()(torch.ones(20_000)) > 0).float().mean().item()
+    assert kept == pytest.approx(0.5, abs=0.02)  # the default p is 0.5
+
+
+def test_a_split_must_leave_training_data():
+    with pytest.raises(ValueError, match="leave some training data"):
+        cl.load_digits(val_fraction=0.6, test_fraction=0.5)
+
+
+def test_batch_norm_counts_batches_in_an_integer_buffer_like_torch():
+    from course_lib.layers import BatchNorm1d
+
+    ours, theirs = BatchNorm1d(3), nn.BatchNorm1d(3)
+    assert ours.num_batches_tracked.dtype == theirs.num_batches_tracked.dtype == torch.long
+    with pytest.raises(ValueError, match="^eps"):
+        BatchNorm1d(3, eps=0.0)
+
+
+def test_autoencoder_checks_name_the_argument_and_the_shape_expected():
+    from course_lib.autoencoders import gaussian_kl, sparsity_kl
+
+    with pytest.raises(ValueError, match=r"^rho_hat must have shape 1 dimensions"):
+        sparsity_kl(0.05, torch.rand(2, 3))
+    with pytest.raises(TypeError, match="^mu must be"):
+        gaussian_kl("mu", torch.zeros(2, 2))
+    for build in (cl.fully_connected_autoencoder, cl.fully_connected_vae):
+        assert isinstance(build([4, 1]), nn.Module)  # a code of one number is allowed
+        for bad in ([4, 0], [4, -2]):
+            with pytest.raises(ValueError):
+                build(bad)
+
+
+def test_a_contractive_term_uses_the_path_it_was_given():
+    from course_lib.autoencoders import contractive_term
+
+    model = cl.fully_connected_autoencoder([6, 3])  # a ReLU-free linear code: no analytic path
+    penalty = contractive_term(1.0, path="analytic")
+    with pytest.raises(ValueError, match="analytic path needs"):
+        penalty(model, torch.rand(4, 6))
+    with pytest.raises(ValueError, match="path"):
+        contractive_term(1.0, path="exact")  # refused when written, not at the first batch

@@ -25,6 +25,7 @@ from course_lib.gradients import (
     first_last_ratio,
     layer_gradient_norms,
     linear_weight_names,
+    recorded_ratios,
 )
 from course_lib.grading import exercises_of, self_test
 
@@ -37,10 +38,10 @@ def _data(n: int = 32, d: int = 12, k: int = 4, seed: int = 0) -> tuple[torch.Te
 # ---- deep_mlp ---------------------------------------------------------------------------------
 
 
-def test_deep_mlp_has_depth_linear_layers_of_the_given_width():
-    model = deep_mlp(12, 4, depth=6, width=16, activation=nn.Tanh)
+def test_deep_mlp_has_depth_hidden_layers_of_the_given_width():
+    model = deep_mlp(12, 4, depth=5, width=16, activation=nn.Tanh)
     linears = model.linear_layers
-    assert len(linears) == 6
+    assert len(linears) == 6  # 5 hidden layers and the output layer
     assert [(m.in_features, m.out_features) for m in linears] == [(12, 16)] + [(16, 16)] * 4 + [
         (16, 4)
     ]
@@ -57,14 +58,14 @@ def test_deep_mlp_has_depth_linear_layers_of_the_given_width():
 )
 def test_deep_mlp_initializes_with_the_scheme_variance(scheme, variance):
     torch.manual_seed(0)
-    model = deep_mlp(400, 10, depth=3, width=400, scheme=scheme)
+    model = deep_mlp(400, 10, depth=2, width=400, scheme=scheme)
     w = model.linear_layers[1].weight  # 400 x 400 = 160,000 draws
     assert_close(w.var().item(), variance(400, 400), rtol=0.02, atol=0.0)
 
 
 def test_deep_mlp_rejects_bad_arguments():
     with pytest.raises(ValueError, match="depth"):
-        deep_mlp(4, 2, depth=1)
+        deep_mlp(4, 2, depth=0)
     with pytest.raises(ValueError, match="width"):
         deep_mlp(4, 2, width=0)
     with pytest.raises(ValueError, match="scheme"):
@@ -77,7 +78,7 @@ def test_deep_mlp_rejects_bad_arguments():
 def test_layer_gradient_norms_match_a_manual_backward_pass():
     X, y = _data()
     torch.manual_seed(1)
-    model = deep_mlp(12, 4, depth=4, width=8, activation=nn.Sigmoid)
+    model = deep_mlp(12, 4, depth=3, width=8, activation=nn.Sigmoid)
     norms = layer_gradient_norms(model, X, y)
     assert (
         list(norms)
@@ -311,3 +312,50 @@ def test_weight_gradient_norms_reference_matches_the_library():
 def test_chapter_3_exercises_pass_their_self_test():
     assert self_test([e.id for e in exercises_of("gradients")]) == []
     assert len(exercises_of("gradients")) >= 4
+
+
+# ---- recorded_ratios --------------------------------------------------------------------------
+
+
+def test_recorded_ratios_divide_the_first_by_the_last_weight_norm_at_every_step():
+    X, y = _data(n=64)
+    torch.manual_seed(0)
+    model = deep_mlp(12, 4, depth=3, width=8, activation=nn.Tanh)
+    recorder = cl.GradientNormRecorder()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=2,
+           batch_size=16, callbacks=[recorder])
+    first, last = recorder.norms["1.weight"], recorder.norms["7.weight"]  # 4 Linear layers
+    ratios = recorded_ratios(recorder, model)
+    assert len(ratios) == len(recorder.steps) == 8
+    assert_close(torch.tensor(ratios), torch.tensor(first) / torch.tensor(last))
+
+
+def test_recorded_ratios_reject_a_recorder_of_another_model():
+    with pytest.raises(TypeError, match="GradientNormRecorder"):
+        recorded_ratios([1.0], deep_mlp(4, 2, depth=1))
+    with pytest.raises(ValueError, match="callbacks"):
+        recorded_ratios(cl.GradientNormRecorder(), deep_mlp(4, 2, depth=1))
+
+
+# ---- mean_cosine (course_lib.initialization, chapter 3) ---------------------------------------
+
+
+def test_mean_cosine_matches_the_pairwise_definition():
+    from course_lib.initialization import forward_profile, mean_cosine
+
+    g = torch.Generator().manual_seed(0)
+    h = torch.relu(torch.randn(40, 7, generator=g) + 0.3)
+    h[3] = 0.0  # a zero row: similarity 0 with every other row
+    u = h.double() / h.double().norm(dim=1, keepdim=True).clamp_min(1e-300)
+    pairwise = u @ u.T
+    off_diagonal = pairwise[~torch.eye(40, dtype=torch.bool)]
+    assert_close(mean_cosine(h), off_diagonal.mean().item(), rtol=1e-9, atol=1e-12)
+    assert_close(mean_cosine(torch.ones(5, 3)), 1.0)
+    torch.manual_seed(0)
+    profile = forward_profile(deep_mlp(7, 3, depth=2, width=5), h)
+    assert all(-1 <= layer.cosine <= 1 for layer in profile)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        mean_cosine(torch.ones(1, 3))
+    with pytest.raises(TypeError):
+        mean_cosine([[1.0, 2.0]])
