@@ -7,6 +7,7 @@ injected faults they catch.
 """
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -507,6 +508,283 @@ def test_corruption_of_image_batches_penalty_weights_of_zero_and_named_bad_input
         corrupt("not a tensor", "gaussian", 0.1)
     with pytest.raises(TypeError, match="^x_hat must be a torch.Tensor"):
         reconstruction_loss("not a tensor", images)
+
+
+# ---- grading: faults that survived the second `make mutate` run (compare.py, check.py) --------
+# What a learner reads and what the ranking of failing cases rests on, on inputs whose answer is
+# known by hand: the tolerance arithmetic of `excess` and `relative_error`, the wording of each
+# mismatch, plain values, and the verdict (id, counts, hint) of `judge` and `grade_solution`.
+
+
+def test_excess_counts_how_many_tolerances_off_in_closed_form():
+    """excess = max |got - expected| / (atol + rtol |expected|); NaN matches only NaN."""
+    from course_lib.grading.compare import excess
+
+    assert excess(2.0, 2.1, rtol=0.01, atol=0.03) == pytest.approx(0.1 / (0.03 + 0.01 * 2.0))
+    assert excess(1.0, 1.0 + 2e-5) == pytest.approx(2e-5 / (1e-6 + 1e-5), rel=1e-6)  # defaults
+    assert excess(1.0, 1.0) == 0.0 and excess(-3, -3) == 0.0
+    assert excess(2.0, torch.tensor(2.5), rtol=0.0, atol=1.0) == 0.5  # a one-value tensor
+    assert excess(float("nan"), float("nan")) == 0.0
+    assert excess(1.0, float("nan")) == math.inf
+    assert excess(1.0, "1.0") == math.inf and excess(1.0, True) == math.inf
+    e, g = torch.tensor([2.0, -4.0]), torch.tensor([2.0, -5.0])
+    assert excess(e, g, rtol=0.1, atol=0.5) == pytest.approx(1.0 / (0.5 + 0.1 * 4.0))
+    assert excess(torch.tensor([2.0]), torch.tensor([3.0]), rtol=0.0, atol=0.5) == 2.0
+    assert excess(torch.zeros(0), torch.zeros(0)) == 0.0
+    nan = float("nan")
+    assert excess(torch.tensor([1.0, nan]), torch.tensor([1.0, nan])) == 0.0
+    assert excess(torch.tensor([1.0, 2.0]), torch.tensor([1.0, nan])) == math.inf
+    assert excess(torch.tensor([1.0, nan]), torch.tensor([1.0, 2.0])) == math.inf
+    assert excess(e, e.double()) == math.inf and excess(e, e[:1]) == math.inf
+    # infinities agree when equal, as in `difference`; exact tolerances count any gap as inf
+    inf = math.inf
+    assert excess(torch.tensor([inf, -inf, 1.0]), torch.tensor([inf, -inf, 1.0])) == 0.0
+    assert excess(torch.tensor([inf, 1.0]), torch.tensor([1.0, 1.0])) == math.inf
+    assert excess(torch.tensor([1.0, 1.0]), torch.tensor([1.0, -inf])) == math.inf
+    assert excess(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0]), rtol=0.0, atol=0.0) == 0.0
+    assert excess(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]), rtol=0.0, atol=0.0) == inf
+    assert excess(inf, inf) == 0.0 and excess(inf, 1.0) == inf and excess(1.0, -inf) == inf
+    assert excess(1.0, 1.0, rtol=0.0, atol=0.0) == 0.0 and excess(1, 2, rtol=0.0, atol=0.0) == inf
+    # containers: the worst part, with the caller's tolerances; empty ones are within tolerance
+    assert excess([2.0, 1.0], [2.1, 1.0], rtol=0.01, atol=0.0) == pytest.approx(0.1 / 0.02)
+    assert excess((1.0, 2.0), [1.0, 2.0]) == 0.0 and excess([1.0], [1.0, 2.0]) == math.inf
+    assert excess({"a": 2.0}, {"a": 2.1}, rtol=0.01, atol=0.0) == pytest.approx(0.1 / 0.02)
+    assert excess([], []) == 0.0 and excess({}, {}) == 0.0
+    # anything else: 0 when it matches, inf otherwise
+    assert excess(True, True) == 0.0 and excess(None, None) == 0.0
+    assert excess("relu", "relu") == 0.0 and excess("relu", "tanh") == math.inf
+
+
+def test_relative_error_is_the_largest_gap_over_the_largest_expected_value():
+    from course_lib.grading.compare import relative_error
+
+    e = torch.tensor([2.0, -4.0])
+    assert relative_error(e, torch.tensor([2.5, -4.0])) == pytest.approx(0.5 / 4.0)
+    assert relative_error(torch.zeros(3), torch.zeros(3)) == 0.0
+    assert relative_error(torch.zeros(3), torch.ones(3)) == math.inf
+    assert relative_error(e, e[:1]) == math.inf and relative_error(e, [2.0, -4.0]) == math.inf
+
+
+def test_each_mismatch_names_the_expected_and_the_obtained_value():
+    t = torch.tensor([1.0, 2.0])
+    assert difference(True, False) == "the result should be True, got False"
+    assert difference(2.0, 3.0) == "the result should be 2, got 3"
+    assert difference(2.0, "2") == "the result should be a number like 2, got str '2'"
+    assert difference((1.0, 2.0), 3.0) == "the result should be a tuple of 2 values, got float 3"
+    assert difference({"a": 1.0}, [1.0]) == "the result should be a dict with keys ['a'], got list"
+    assert difference(1 + 2j, 1 + 3j) == "the result should be (1+2j), got (1+3j)"
+    assert difference(1 + 2j, 1 + 2j) is None
+    assert difference(t, [1.0, 2.0]) == (
+        "the result should be a torch.Tensor of shape (2,), got list [1, 2]")
+    # a value plain() could not keep, and a module where a tensor was expected
+    assert difference(t, {"unsupported": "generator"}) == (
+        "the result should be a torch.Tensor of shape (2,), got a generator")
+    assert difference(t, {"module": "Linear", "state": {}}).startswith(
+        "the result should be a torch.Tensor of shape (2,), got dict")
+
+
+def test_parts_of_a_result_are_named_by_their_key_and_position():
+    t = torch.tensor([1.0, 2.0])
+    assert difference({"output": t}, {"output": t * 2}).startswith("the output differs in 2 of 2")
+    assert difference([{"mean": 1.0}], [{"mean": 2.0}]) == (
+        "item 0 of the result['mean'] should be 1, got 2")
+
+
+def test_for_bools_none_and_strings_the_type_is_part_of_the_answer():
+    """A value that merely compares equal (here: mock.ANY) is not the answer."""
+    from unittest import mock
+
+    for expected in (True, None, "relu"):
+        assert difference(expected, expected) is None
+        assert difference(expected, mock.ANY) is not None, expected
+
+
+def test_the_count_of_wrong_values_leaves_out_those_exactly_at_the_tolerance():
+    """What differs is what assert_close rejects: |got - expected| > atol + rtol |expected|."""
+    exact = difference(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.5, 3.0]), 0.0, 0.0)
+    assert exact.startswith("the result differs in 1 of 3 values; first at index 1: expected 2")
+    at_edge = difference(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.5, 2.0, 1.0]), 0.0, 0.5)
+    assert at_edge.startswith("the result differs in 1 of 3 values; first at index 1: expected 0")
+
+
+def _nest(value, levels):
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_plain_keeps_values_six_containers_deep_and_cuts_deeper_ones():
+    from course_lib.grading.compare import plain
+
+    assert plain(_nest(1.0, 6)) == _nest(1.0, 6)
+    assert plain(_nest(1.0, 7)) == _nest({"unsupported": "nested too deeply"}, 7)
+    assert plain(_nest({"a": 1.0}, 6)) == _nest({"a": {"unsupported": "nested too deeply"}}, 6)
+    # a module's parameters are one level below the module
+    assert plain(_nest(nn.Linear(2, 1), 6)) == _nest(
+        {"module": "Linear", "state": {"unsupported": "nested too deeply"}}, 6)
+
+
+def test_plain_names_a_module_and_an_unsupported_value_by_their_type():
+    from course_lib.grading.compare import plain
+
+    layer = nn.Linear(2, 1)
+    kept = plain(layer)
+    assert kept["module"] == "Linear" and sorted(kept["state"]) == ["bias", "weight"]
+    assert torch.equal(kept["state"]["weight"], layer.weight.detach())
+    assert plain(iter([1])) == {"unsupported": "list_iterator"}
+    assert plain((v for v in [1])) == {"unsupported": "generator"}
+
+
+def test_an_answer_of_the_wrong_kind_is_told_what_it_returned():
+    result = cl.grading.grade_solution("activations.step", lambda x: (v for v in x))
+    assert not result.passed and "should be a torch.Tensor of shape" in result.message
+    assert "got a generator" in result.message
+    result = cl.grading.grade_solution("activations.step", lambda x: nn.Identity())
+    assert not result.passed and "should be a torch.Tensor of shape" in result.message
+
+
+def _double(x):
+    return 2 * x
+
+
+def _triple(x):
+    return 3 * x
+
+
+TRIPLE_HINT = "You multiplied by three: doubling is times two."
+
+
+@pytest.fixture
+def doubling():
+    """An exercise of our own (not registered): double a tensor; the known mistake triples it.
+    Its reference outcomes are computed fresh, not taken from the cache of the registered ones."""
+    from course_lib.grading.exercise import Case, Exercise, Mutant
+
+    check = importlib.import_module("course_lib.grading.check")  # the module, not the function
+
+    exercise = Exercise(
+        id="faults.double", reference=_double,
+        cases=lambda: [Case((torch.tensor([1.0, 2.0]),)), Case((torch.tensor([-3.0, 0.5]),))],
+        mutants=[Mutant(_triple, TRIPLE_HINT)], rtol=1e-3, atol=1e-6, timeout=2.5,
+    )
+    yield exercise
+    check._reference_cache.pop(exercise.id, None)
+    for key in [k for k in check._mutant_cache if k[0] == exercise.id]:
+        del check._mutant_cache[key]
+
+
+def test_the_reference_outcomes_of_an_exercise_are_computed_once(doubling):
+    from course_lib.grading.check import reference_outcomes
+
+    cases, outcomes = reference_outcomes(doubling)
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    for case, outcome in zip(cases, outcomes):
+        assert torch.equal(outcome.value, 2 * case.args[0])
+    assert reference_outcomes(doubling)[1] is outcomes
+    result = judge(doubling, outcomes)
+    assert (result.id, result.passed, result.num_cases, result.num_failed) == (
+        "faults.double", True, 2, 0)
+
+
+def test_the_reference_gets_60_s_per_case_and_an_answer_the_exercise_s_timeout(doubling,
+                                                                             monkeypatch):
+    from contextlib import contextmanager
+
+    check = importlib.import_module("course_lib.grading.check")
+    limits = []
+
+    @contextmanager
+    def recorded(seconds):
+        limits.append(seconds)
+        yield
+
+    monkeypatch.setattr(check, "_time_limit", recorded)
+    cases, _ = check.reference_outcomes(doubling)
+    assert limits == [60, 60]
+    check.collect(doubling, _triple, cases)
+    assert limits[2:] == [2.5, 2.5]
+
+
+def test_an_answer_within_tolerance_of_a_known_mistake_gets_that_mistake_s_hint(doubling):
+    from course_lib.grading.check import collect, reference_outcomes
+
+    cases, _ = reference_outcomes(doubling)
+    near = collect(doubling, lambda x: 3 * x * (1 + 3e-4), cases)  # 0.3 rtol from tripling
+    result = judge(doubling, near)
+    assert not result.passed and result.hint == TRIPLE_HINT
+    result = judge(doubling, collect(doubling, _triple, cases))
+    assert result.hint == TRIPLE_HINT
+    # the most telling case: 3x is off by 499.92 tolerances at -3, 499.88 at 2 (x = 1, 2)
+    assert "  got:      tensor([-9.0, 1.5])" in result.message.splitlines()
+
+
+def test_a_timed_out_case_is_reported_as_such_and_the_cases_after_it_as_not_run(doubling):
+    result = judge(doubling, [Outcome("timeout", error="no result after 2.5 s (an endless loop?)")])
+    assert not result.passed and (result.num_cases, result.num_failed) == (2, 2)
+    assert "  problem:  no result after 2.5 s (an endless loop?)" in result.message.splitlines()
+
+
+def test_an_untouched_stub_is_reported_under_the_exercise_s_id(doubling):
+    stub = Outcome("not_implemented", error="NotImplementedError")
+    result = judge(doubling, [stub, stub])
+    assert (result.id, result.passed, result.num_failed) == ("faults.double", False, 2)
+    assert result.message.startswith("✘ faults.double: not implemented yet")
+
+
+def _multiply(x, y):
+    return x * y
+
+
+def test_a_gradient_note_from_another_case_names_that_case_shortened_to_80_characters():
+    from course_lib.grading.exercise import Case, Exercise, call_with_grad
+
+    check = importlib.import_module("course_lib.grading.check")
+
+    long_x, long_y = torch.linspace(-1, 1, 20), torch.linspace(1, 2, 20)
+    cases = [Case((torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))), Case((long_x, long_y))]
+    exercise = Exercise(id="faults.multiply", reference=_multiply, cases=lambda: cases,
+                        run=call_with_grad)
+    try:
+        _, expected = check.reference_outcomes(exercise)
+        # case 1: everything twice too large (the most telling); case 2: only grad x is off
+        first = {k: 2 * v for k, v in expected[0].value.items()}
+        second = dict(expected[1].value)
+        second["gradient wrt argument 1"] = second["gradient wrt argument 1"] * 1.001
+        result = judge(exercise, [Outcome("ok", first), Outcome("ok", second)])
+    finally:
+        check._reference_cache.pop(exercise.id, None)
+    described = cases[1].describe(80)
+    assert len(cases[1].describe()) > 80 and len(described) == 80
+    text = " ".join(result.message.split())
+    assert f"note: in the case {described}, the output is right but grad x is not" in text
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def _step_raising_unprintable(x):
+    raise _Unprintable()
+
+
+def test_grade_solution_always_returns_a_verdict_of_zero_cases_when_it_cannot_check():
+    from course_lib.grading import grade_solution
+
+    unknown = grade_solution("activations.stepp", lambda x: x)
+    assert (unknown.id, unknown.passed, unknown.num_cases, unknown.num_failed) == (
+        "activations.stepp", False, 0, 0)
+    for exercise_id, what in (("activations.step", "function"), ("batchnorm.BatchNorm1d", "class")):
+        result = grade_solution(exercise_id, 3)
+        assert (result.id, result.passed, result.num_cases, result.num_failed) == (
+            exercise_id, False, 0, 0)
+        assert f"expected a {what} (pass it without calling it" in result.message
+    # an answer whose exception cannot even be printed breaks the feedback, not the notebook
+    broken = grade_solution("activations.step", _step_raising_unprintable)
+    assert (broken.id, broken.passed, broken.num_cases, broken.num_failed) == (
+        "activations.step", False, 0, 0)
+    assert broken.message.startswith(
+        "✘ activations.step: could not be checked (RuntimeError: no text")
 
 
 # ---- the second run of `make mutate`: training, data, layers, autoencoders ---------------------
