@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -107,8 +108,21 @@ def load_digits(
     return _split(X / 16.0, digits.target, val_fraction, test_fraction, seed)
 
 
+# MNIST-1D as the mnist1d package generates it with its default arguments and seed 42, stored
+# because generating it takes 3 s (a Python loop over 5,000 signals) in every notebook that
+# loads it. tests/test_library.py checks that it equals a fresh generation.
+MNIST1D_FILE = Path(__file__).parent / "datasets" / "mnist1d_seed42.npz"
+
+
 @lru_cache(maxsize=4)
 def _mnist1d_arrays(shuffle_positions: bool, seed: int) -> tuple[np.ndarray, ...]:
+    if not shuffle_positions and seed == 42:
+        with np.load(MNIST1D_FILE, allow_pickle=False) as stored:
+            return tuple(stored[key] for key in ("x", "y", "x_test", "y_test"))
+    return _generate_mnist1d(shuffle_positions, seed)
+
+
+def _generate_mnist1d(shuffle_positions: bool, seed: int) -> tuple[np.ndarray, ...]:
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
@@ -126,9 +140,10 @@ def load_mnist1d(num_val: int = 0, shuffle_positions: bool = False, seed: int = 
     """MNIST-1D (Greydanus 2020): 4,000 training and 1,000 test signals of length 40, 10 classes.
 
     Generated procedurally (once per process and seed) with the package's default arguments, so
-    the numbers are comparable with the paper's. `num_val` examples are taken from the end of the
-    training set for validation. `shuffle_positions=True` applies one fixed permutation to the 40
-    positions of every signal (the paper's "shuffled" control: spatial structure destroyed).
+    the numbers are comparable with the paper's; the default seed's arrays ship with course_lib.
+    `num_val` examples are taken from the end of the training set for validation.
+    `shuffle_positions=True` applies one fixed permutation to the 40 positions of every signal
+    (the paper's "shuffled" control: spatial structure destroyed).
     Chapter 1.
     """
     checks.integer("num_val", num_val, minimum=0, maximum=3999)

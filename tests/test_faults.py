@@ -7,6 +7,7 @@ injected faults they catch.
 """
 from __future__ import annotations
 
+import importlib
 import math
 
 import pytest
@@ -507,3 +508,422 @@ def test_corruption_of_image_batches_penalty_weights_of_zero_and_named_bad_input
         corrupt("not a tensor", "gaussian", 0.1)
     with pytest.raises(TypeError, match="^x_hat must be a torch.Tensor"):
         reconstruction_loss("not a tensor", images)
+
+
+# ---- grading: faults that survived the second `make mutate` run (compare.py, check.py) --------
+# What a learner reads and what the ranking of failing cases rests on, on inputs whose answer is
+# known by hand: the tolerance arithmetic of `excess` and `relative_error`, the wording of each
+# mismatch, plain values, and the verdict (id, counts, hint) of `judge` and `grade_solution`.
+
+
+def test_excess_counts_how_many_tolerances_off_in_closed_form():
+    """excess = max |got - expected| / (atol + rtol |expected|); NaN matches only NaN."""
+    from course_lib.grading.compare import excess
+
+    assert excess(2.0, 2.1, rtol=0.01, atol=0.03) == pytest.approx(0.1 / (0.03 + 0.01 * 2.0))
+    assert excess(1.0, 1.0 + 2e-5) == pytest.approx(2e-5 / (1e-6 + 1e-5), rel=1e-6)  # defaults
+    assert excess(1.0, 1.0) == 0.0 and excess(-3, -3) == 0.0
+    assert excess(2.0, torch.tensor(2.5), rtol=0.0, atol=1.0) == 0.5  # a one-value tensor
+    assert excess(float("nan"), float("nan")) == 0.0
+    assert excess(1.0, float("nan")) == math.inf
+    assert excess(1.0, "1.0") == math.inf and excess(1.0, True) == math.inf
+    e, g = torch.tensor([2.0, -4.0]), torch.tensor([2.0, -5.0])
+    assert excess(e, g, rtol=0.1, atol=0.5) == pytest.approx(1.0 / (0.5 + 0.1 * 4.0))
+    assert excess(torch.tensor([2.0]), torch.tensor([3.0]), rtol=0.0, atol=0.5) == 2.0
+    assert excess(torch.zeros(0), torch.zeros(0)) == 0.0
+    nan = float("nan")
+    assert excess(torch.tensor([1.0, nan]), torch.tensor([1.0, nan])) == 0.0
+    assert excess(torch.tensor([1.0, 2.0]), torch.tensor([1.0, nan])) == math.inf
+    assert excess(torch.tensor([1.0, nan]), torch.tensor([1.0, 2.0])) == math.inf
+    assert excess(e, e.double()) == math.inf and excess(e, e[:1]) == math.inf
+    # infinities agree when equal, as in `difference`; exact tolerances count any gap as inf
+    inf = math.inf
+    assert excess(torch.tensor([inf, -inf, 1.0]), torch.tensor([inf, -inf, 1.0])) == 0.0
+    assert excess(torch.tensor([inf, 1.0]), torch.tensor([1.0, 1.0])) == math.inf
+    assert excess(torch.tensor([1.0, 1.0]), torch.tensor([1.0, -inf])) == math.inf
+    assert excess(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0]), rtol=0.0, atol=0.0) == 0.0
+    assert excess(torch.tensor([0.0, 1.0]), torch.tensor([0.0, 2.0]), rtol=0.0, atol=0.0) == inf
+    assert excess(inf, inf) == 0.0 and excess(inf, 1.0) == inf and excess(1.0, -inf) == inf
+    assert excess(1.0, 1.0, rtol=0.0, atol=0.0) == 0.0 and excess(1, 2, rtol=0.0, atol=0.0) == inf
+    # containers: the worst part, with the caller's tolerances; empty ones are within tolerance
+    assert excess([2.0, 1.0], [2.1, 1.0], rtol=0.01, atol=0.0) == pytest.approx(0.1 / 0.02)
+    assert excess((1.0, 2.0), [1.0, 2.0]) == 0.0 and excess([1.0], [1.0, 2.0]) == math.inf
+    assert excess({"a": 2.0}, {"a": 2.1}, rtol=0.01, atol=0.0) == pytest.approx(0.1 / 0.02)
+    assert excess([], []) == 0.0 and excess({}, {}) == 0.0
+    # anything else: 0 when it matches, inf otherwise
+    assert excess(True, True) == 0.0 and excess(None, None) == 0.0
+    assert excess("relu", "relu") == 0.0 and excess("relu", "tanh") == math.inf
+
+
+def test_relative_error_is_the_largest_gap_over_the_largest_expected_value():
+    from course_lib.grading.compare import relative_error
+
+    e = torch.tensor([2.0, -4.0])
+    assert relative_error(e, torch.tensor([2.5, -4.0])) == pytest.approx(0.5 / 4.0)
+    assert relative_error(torch.zeros(3), torch.zeros(3)) == 0.0
+    assert relative_error(torch.zeros(3), torch.ones(3)) == math.inf
+    assert relative_error(e, e[:1]) == math.inf and relative_error(e, [2.0, -4.0]) == math.inf
+
+
+def test_each_mismatch_names_the_expected_and_the_obtained_value():
+    t = torch.tensor([1.0, 2.0])
+    assert difference(True, False) == "the result should be True, got False"
+    assert difference(2.0, 3.0) == "the result should be 2, got 3"
+    assert difference(2.0, "2") == "the result should be a number like 2, got str '2'"
+    assert difference((1.0, 2.0), 3.0) == "the result should be a tuple of 2 values, got float 3"
+    assert difference({"a": 1.0}, [1.0]) == "the result should be a dict with keys ['a'], got list"
+    assert difference(1 + 2j, 1 + 3j) == "the result should be (1+2j), got (1+3j)"
+    assert difference(1 + 2j, 1 + 2j) is None
+    assert difference(t, [1.0, 2.0]) == (
+        "the result should be a torch.Tensor of shape (2,), got list [1, 2]")
+    # a value plain() could not keep, and a module where a tensor was expected
+    assert difference(t, {"unsupported": "generator"}) == (
+        "the result should be a torch.Tensor of shape (2,), got a generator")
+    assert difference(t, {"module": "Linear", "state": {}}).startswith(
+        "the result should be a torch.Tensor of shape (2,), got dict")
+
+
+def test_parts_of_a_result_are_named_by_their_key_and_position():
+    t = torch.tensor([1.0, 2.0])
+    assert difference({"output": t}, {"output": t * 2}).startswith("the output differs in 2 of 2")
+    assert difference([{"mean": 1.0}], [{"mean": 2.0}]) == (
+        "item 0 of the result['mean'] should be 1, got 2")
+
+
+def test_for_bools_none_and_strings_the_type_is_part_of_the_answer():
+    """A value that merely compares equal (here: mock.ANY) is not the answer."""
+    from unittest import mock
+
+    for expected in (True, None, "relu"):
+        assert difference(expected, expected) is None
+        assert difference(expected, mock.ANY) is not None, expected
+
+
+def test_the_count_of_wrong_values_leaves_out_those_exactly_at_the_tolerance():
+    """What differs is what assert_close rejects: |got - expected| > atol + rtol |expected|."""
+    exact = difference(torch.tensor([1.0, 2.0, 3.0]), torch.tensor([1.0, 2.5, 3.0]), 0.0, 0.0)
+    assert exact.startswith("the result differs in 1 of 3 values; first at index 1: expected 2")
+    at_edge = difference(torch.tensor([0.0, 0.0, 1.0]), torch.tensor([0.5, 2.0, 1.0]), 0.0, 0.5)
+    assert at_edge.startswith("the result differs in 1 of 3 values; first at index 1: expected 0")
+
+
+def _nest(value, levels):
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_plain_keeps_values_six_containers_deep_and_cuts_deeper_ones():
+    from course_lib.grading.compare import plain
+
+    assert plain(_nest(1.0, 6)) == _nest(1.0, 6)
+    assert plain(_nest(1.0, 7)) == _nest({"unsupported": "nested too deeply"}, 7)
+    assert plain(_nest({"a": 1.0}, 6)) == _nest({"a": {"unsupported": "nested too deeply"}}, 6)
+    # a module's parameters are one level below the module
+    assert plain(_nest(nn.Linear(2, 1), 6)) == _nest(
+        {"module": "Linear", "state": {"unsupported": "nested too deeply"}}, 6)
+
+
+def test_plain_names_a_module_and_an_unsupported_value_by_their_type():
+    from course_lib.grading.compare import plain
+
+    layer = nn.Linear(2, 1)
+    kept = plain(layer)
+    assert kept["module"] == "Linear" and sorted(kept["state"]) == ["bias", "weight"]
+    assert torch.equal(kept["state"]["weight"], layer.weight.detach())
+    assert plain(iter([1])) == {"unsupported": "list_iterator"}
+    assert plain((v for v in [1])) == {"unsupported": "generator"}
+
+
+def test_an_answer_of_the_wrong_kind_is_told_what_it_returned():
+    result = cl.grading.grade_solution("activations.step", lambda x: (v for v in x))
+    assert not result.passed and "should be a torch.Tensor of shape" in result.message
+    assert "got a generator" in result.message
+    result = cl.grading.grade_solution("activations.step", lambda x: nn.Identity())
+    assert not result.passed and "should be a torch.Tensor of shape" in result.message
+
+
+def _double(x):
+    return 2 * x
+
+
+def _triple(x):
+    return 3 * x
+
+
+TRIPLE_HINT = "You multiplied by three: doubling is times two."
+
+
+@pytest.fixture
+def doubling():
+    """An exercise of our own (not registered): double a tensor; the known mistake triples it.
+    Its reference outcomes are computed fresh, not taken from the cache of the registered ones."""
+    from course_lib.grading.exercise import Case, Exercise, Mutant
+
+    check = importlib.import_module("course_lib.grading.check")  # the module, not the function
+
+    exercise = Exercise(
+        id="faults.double", reference=_double,
+        cases=lambda: [Case((torch.tensor([1.0, 2.0]),)), Case((torch.tensor([-3.0, 0.5]),))],
+        mutants=[Mutant(_triple, TRIPLE_HINT)], rtol=1e-3, atol=1e-6, timeout=2.5,
+    )
+    yield exercise
+    check._reference_cache.pop(exercise.id, None)
+    for key in [k for k in check._mutant_cache if k[0] == exercise.id]:
+        del check._mutant_cache[key]
+
+
+def test_the_reference_outcomes_of_an_exercise_are_computed_once(doubling):
+    from course_lib.grading.check import reference_outcomes
+
+    cases, outcomes = reference_outcomes(doubling)
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    for case, outcome in zip(cases, outcomes):
+        assert torch.equal(outcome.value, 2 * case.args[0])
+    assert reference_outcomes(doubling)[1] is outcomes
+    result = judge(doubling, outcomes)
+    assert (result.id, result.passed, result.num_cases, result.num_failed) == (
+        "faults.double", True, 2, 0)
+
+
+def test_the_reference_gets_60_s_per_case_and_an_answer_the_exercise_s_timeout(doubling,
+                                                                             monkeypatch):
+    from contextlib import contextmanager
+
+    check = importlib.import_module("course_lib.grading.check")
+    limits = []
+
+    @contextmanager
+    def recorded(seconds):
+        limits.append(seconds)
+        yield
+
+    monkeypatch.setattr(check, "_time_limit", recorded)
+    cases, _ = check.reference_outcomes(doubling)
+    assert limits == [60, 60]
+    check.collect(doubling, _triple, cases)
+    assert limits[2:] == [2.5, 2.5]
+
+
+def test_an_answer_within_tolerance_of_a_known_mistake_gets_that_mistake_s_hint(doubling):
+    from course_lib.grading.check import collect, reference_outcomes
+
+    cases, _ = reference_outcomes(doubling)
+    near = collect(doubling, lambda x: 3 * x * (1 + 3e-4), cases)  # 0.3 rtol from tripling
+    result = judge(doubling, near)
+    assert not result.passed and result.hint == TRIPLE_HINT
+    result = judge(doubling, collect(doubling, _triple, cases))
+    assert result.hint == TRIPLE_HINT
+    # the most telling case: 3x is off by 499.92 tolerances at -3, 499.88 at 2 (x = 1, 2)
+    assert "  got:      tensor([-9.0, 1.5])" in result.message.splitlines()
+
+
+def test_a_timed_out_case_is_reported_as_such_and_the_cases_after_it_as_not_run(doubling):
+    result = judge(doubling, [Outcome("timeout", error="no result after 2.5 s (an endless loop?)")])
+    assert not result.passed and (result.num_cases, result.num_failed) == (2, 2)
+    assert "  problem:  no result after 2.5 s (an endless loop?)" in result.message.splitlines()
+
+
+def test_an_untouched_stub_is_reported_under_the_exercise_s_id(doubling):
+    stub = Outcome("not_implemented", error="NotImplementedError")
+    result = judge(doubling, [stub, stub])
+    assert (result.id, result.passed, result.num_failed) == ("faults.double", False, 2)
+    assert result.message.startswith("✘ faults.double: not implemented yet")
+
+
+def _multiply(x, y):
+    return x * y
+
+
+def test_a_gradient_note_from_another_case_names_that_case_shortened_to_80_characters():
+    from course_lib.grading.exercise import Case, Exercise, call_with_grad
+
+    check = importlib.import_module("course_lib.grading.check")
+
+    long_x, long_y = torch.linspace(-1, 1, 20), torch.linspace(1, 2, 20)
+    cases = [Case((torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))), Case((long_x, long_y))]
+    exercise = Exercise(id="faults.multiply", reference=_multiply, cases=lambda: cases,
+                        run=call_with_grad)
+    try:
+        _, expected = check.reference_outcomes(exercise)
+        # case 1: everything twice too large (the most telling); case 2: only grad x is off
+        first = {k: 2 * v for k, v in expected[0].value.items()}
+        second = dict(expected[1].value)
+        second["gradient wrt argument 1"] = second["gradient wrt argument 1"] * 1.001
+        result = judge(exercise, [Outcome("ok", first), Outcome("ok", second)])
+    finally:
+        check._reference_cache.pop(exercise.id, None)
+    described = cases[1].describe(80)
+    assert len(cases[1].describe()) > 80 and len(described) == 80
+    text = " ".join(result.message.split())
+    assert f"note: in the case {described}, the output is right but grad x is not" in text
+
+
+class _Unprintable(Exception):
+    def __str__(self):
+        raise RuntimeError("no text")
+
+
+def _step_raising_unprintable(x):
+    raise _Unprintable()
+
+
+def test_grade_solution_always_returns_a_verdict_of_zero_cases_when_it_cannot_check():
+    from course_lib.grading import grade_solution
+
+    unknown = grade_solution("activations.stepp", lambda x: x)
+    assert (unknown.id, unknown.passed, unknown.num_cases, unknown.num_failed) == (
+        "activations.stepp", False, 0, 0)
+    for exercise_id, what in (("activations.step", "function"), ("batchnorm.BatchNorm1d", "class")):
+        result = grade_solution(exercise_id, 3)
+        assert (result.id, result.passed, result.num_cases, result.num_failed) == (
+            exercise_id, False, 0, 0)
+        assert f"expected a {what} (pass it without calling it" in result.message
+    # an answer whose exception cannot even be printed breaks the feedback, not the notebook
+    broken = grade_solution("activations.step", _step_raising_unprintable)
+    assert (broken.id, broken.passed, broken.num_cases, broken.num_failed) == (
+        "activations.step", False, 0, 0)
+    assert broken.message.startswith(
+        "✘ activations.step: could not be checked (RuntimeError: no text")
+
+
+# ---- the second run of `make mutate`: training, data, layers, autoencoders ---------------------
+
+
+def _counting_sgd(steps: list, made: list):
+    """An optimizer factory for `Run(optimizer=...)` that counts the steps it takes."""
+    def make(params, lr):
+        optimizer = torch.optim.SGD(params, lr=lr)
+        optimizer.register_step_post_hook(lambda *_: steps.append(1))
+        made.append(optimizer)
+        return optimizer
+    return make
+
+
+def test_train_takes_the_runs_own_optimizer_batch_size_and_schedule():
+    data = cl.make_moons(200)  # 120 training examples
+    assert len(data.X_train) == 120
+    steps, made = [], []
+    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.4, num_epochs=2, batch_size=50,
+                 optimizer=_counting_sgd(steps, made), schedule=halve)
+    cl.train(run, data)
+    assert len(steps) == 2 * 3  # batches of 50, 50 and 20 in each epoch
+    assert made[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5**2)
+
+
+def test_fit_takes_batches_of_64_unless_told_otherwise():
+    X, y = _classification(130)  # 64 + 64 + 2
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1)
+    assert len(steps) == 3
+
+
+def test_train_without_validation_rows_logs_no_validation():
+    data = cl.make_moons(200)
+    empty = cl.Split(data.X_train, data.y_train, data.X_val[:0], data.y_val[:0], data.X_test,
+                     data.y_test)
+    result = cl.train(cl.Run(lambda: nn.Linear(2, 2), num_epochs=1), empty)
+    assert "loss" in result.history and "val_loss" not in result.history
+
+
+def test_train_seeds_wants_a_list_of_seeds():
+    run = cl.Run(lambda: nn.Linear(2, 2), num_epochs=1)
+    for bad in (3, []):
+        with pytest.raises((TypeError, ValueError), match="seeds"):
+            cl.train_seeds(run, cl.make_moons(100), bad)
+
+
+def test_a_parameter_without_a_gradient_in_a_batch_is_not_moved_by_that_step():
+    class Gate(nn.Module):  # `extra` takes part only in full batches
+        def __init__(self):
+            super().__init__()
+            self.linear, self.extra = nn.Linear(5, 3), nn.Parameter(torch.zeros(3))
+
+        def forward(self, x):
+            out = self.linear(x)
+            return out + self.extra if len(x) == 10 else out
+
+    torch.manual_seed(0)
+    X, y = _classification(23)  # batches of 10, 10 and 3
+    model = Gate()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    values = []
+    optimizer.register_step_post_hook(lambda *_: values.append(model.extra.detach().clone()))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1,
+           batch_size=10)
+    assert not torch.equal(values[0], values[1])  # moved by the full batches
+    assert torch.equal(values[1], values[2])  # left alone by the batch it took no part in
+
+
+def test_metrics_of_an_autoencoder_and_of_a_vae_see_the_outputs_and_the_inputs():
+    torch.manual_seed(0)
+    X = torch.rand(40, 6)
+    seen = []
+
+    def error(output, target):
+        x_hat = output[0] if isinstance(output, tuple) else output
+        seen.append(target)
+        return float(((x_hat - target) ** 2).mean())
+
+    for model, loss_fn in [
+        (cl.fully_connected_autoencoder([6, 2]), cl.reconstruction_loss),
+        (cl.fully_connected_vae([6, 2]), cl.elbo_loss),
+    ]:
+        seen.clear()
+        h = _frozen_fit(model, X, None, loss_fn=loss_fn, num_epochs=1, batch_size=16,
+                        metrics={"error": error})
+        assert "error" in h and torch.equal(torch.sort(seen[0], dim=0).values,
+                                            torch.sort(X, dim=0).values)
+
+
+def test_default_sizes_the_chapters_rely_on():
+    moons = cl.make_moons()
+    assert len(moons.X_train) + len(moons.X_val) + len(moons.X_test) == 1000
+    from course_lib.layers import Dropout
+
+    torch.manual_seed(0)
+    kept = (Dropout().train()(torch.ones(20_000)) > 0).float().mean().item()
+    assert kept == pytest.approx(0.5, abs=0.02)  # the default p is 0.5
+
+
+def test_a_split_must_leave_training_data():
+    with pytest.raises(ValueError, match="leave some training data"):
+        cl.load_digits(val_fraction=0.6, test_fraction=0.5)
+
+
+def test_batch_norm_counts_batches_in_an_integer_buffer_like_torch():
+    from course_lib.layers import BatchNorm1d
+
+    ours, theirs = BatchNorm1d(3), nn.BatchNorm1d(3)
+    assert ours.num_batches_tracked.dtype == theirs.num_batches_tracked.dtype == torch.long
+    with pytest.raises(ValueError, match="^eps"):
+        BatchNorm1d(3, eps=0.0)
+
+
+def test_autoencoder_checks_name_the_argument_and_the_shape_expected():
+    from course_lib.autoencoders import gaussian_kl, sparsity_kl
+
+    with pytest.raises(ValueError, match=r"^rho_hat must have shape 1 dimensions"):
+        sparsity_kl(0.05, torch.rand(2, 3))
+    with pytest.raises(TypeError, match="^mu must be"):
+        gaussian_kl("mu", torch.zeros(2, 2))
+    for build in (cl.fully_connected_autoencoder, cl.fully_connected_vae):
+        assert isinstance(build([4, 1]), nn.Module)  # a code of one number is allowed
+        for bad in ([4, 0], [4, -2]):
+            with pytest.raises(ValueError):
+                build(bad)
+
+
+def test_a_contractive_term_uses_the_path_it_was_given():
+    from course_lib.autoencoders import contractive_term
+
+    model = cl.fully_connected_autoencoder([6, 3])  # a ReLU-free linear code: no analytic path
+    penalty = contractive_term(1.0, path="analytic")
+    with pytest.raises(ValueError, match="analytic path needs"):
+        penalty(model, torch.rand(4, 6))
+    with pytest.raises(ValueError, match="path"):
+        contractive_term(1.0, path="exact")  # refused when written, not at the first batch

@@ -49,6 +49,14 @@ def test_mnist1d_matches_the_paper_sizes_and_does_not_touch_numpy_rng():
     assert abs(float(torch.cat([d.X_train, d.X_val, d.X_test]).std()) - 1.0) < 0.01  # standardised
 
 
+def test_the_stored_mnist1d_is_what_the_generator_makes():
+    from course_lib.data import _generate_mnist1d, _mnist1d_arrays
+
+    for stored, fresh in zip(_mnist1d_arrays(False, 42), _generate_mnist1d(False, 42)):
+        assert stored.dtype == fresh.dtype
+        np.testing.assert_array_equal(stored, fresh)
+
+
 def test_mnist1d_shuffled_positions_is_one_permutation_of_the_same_signals():
     plain, shuffled = cl.load_mnist1d(), cl.load_mnist1d(shuffle_positions=True)
     torch.testing.assert_close(plain.y_train, shuffled.y_train)

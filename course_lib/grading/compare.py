@@ -239,20 +239,22 @@ def excess(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6) -> f
         if expected.numel() == 0:
             return 0.0
         e, g = expected.double(), got.detach().double()
-        gap = (g - e).abs()
-        gap = torch.where(torch.isnan(e) & torch.isnan(g), torch.zeros_like(gap), gap)
-        if torch.isnan(gap).any():
-            return math.inf
-        return float((gap / (atol + rtol * e.abs())).max())
+        # equal values (infinities too) and NaN where NaN is expected agree; a NaN or an
+        # infinity on one side only (inf / inf, nan / x) is out of any tolerance
+        agree = (g == e) | (torch.isnan(e) & torch.isnan(g))
+        ratio = (g - e).abs() / (atol + rtol * e.abs())
+        ratio = torch.where(torch.isnan(ratio), math.inf, ratio)
+        return float(torch.where(agree, 0.0, ratio).max())
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         if isinstance(got, torch.Tensor) and got.numel() == 1:
             got = got.item()
         if not isinstance(got, (int, float)) or isinstance(got, bool):
             return math.inf
-        if math.isnan(expected) and math.isnan(got):
+        if got == expected or (math.isnan(expected) and math.isnan(got)):
             return 0.0
-        gap = abs(got - expected)
-        return math.inf if math.isnan(gap) else gap / (atol + rtol * abs(expected))
+        scale = atol + rtol * abs(expected)
+        ratio = abs(got - expected) / scale if scale > 0 else math.inf
+        return math.inf if math.isnan(ratio) else ratio
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return math.inf
