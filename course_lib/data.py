@@ -111,7 +111,7 @@ def load_digits(
 # MNIST-1D as the mnist1d package generates it with its default arguments and seed 42, stored
 # because generating it takes 3 s (a Python loop over 5,000 signals) in every notebook that
 # loads it. tests/test_library.py checks that it equals a fresh generation.
-MNIST1D_FILE = Path(__file__).parent / "datasets" / "mnist1d_seed42.npz"
+MNIST1D_FILE = Path(__file__).parent / "mnist1d_seed42.npz"
 
 
 @lru_cache(maxsize=4)
