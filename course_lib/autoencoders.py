@@ -243,6 +243,12 @@ def _linear_sigmoid(encoder: nn.Module) -> nn.Linear | None:
 _PATHS = ("auto", "analytic", "autograd")
 
 
+def _check_path(path: object) -> str:
+    if path not in _PATHS:
+        raise ValueError(f"path must be 'auto', 'analytic' or 'autograd', got {path!r}")
+    return path
+
+
 def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto") -> torch.Tensor:
     """Batch mean of `||J_E(x_i)||_F^2`, the encoder Jacobian's squared Frobenius norm.
 
@@ -257,8 +263,7 @@ def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto")
     if not isinstance(encoder, nn.Module):
         raise TypeError(f"encoder must be an nn.Module, got {type(encoder).__name__}")
     _check_batch("x", x)
-    if path not in _PATHS:
-        raise ValueError(f"path must be 'auto', 'analytic' or 'autograd', got {path!r}")
+    _check_path(path)
     linear = _linear_sigmoid(encoder)
     if path == "analytic" and linear is None:
         raise ValueError(
@@ -312,8 +317,7 @@ def l1_code_term(weight: float) -> Penalty:
 def contractive_term(weight: float, path: str = "auto") -> Penalty:
     """`penalties=` entry: weight * contractive_penalty(model.encoder, x_batch). Chapter 10."""
     weight = _check_weight(weight)
-    if path not in _PATHS:  # refused when written, not at the first batch
-        raise ValueError(f"path must be 'auto', 'analytic' or 'autograd', got {path!r}")
+    _check_path(path)  # refused when written, not at the first batch
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return weight * contractive_penalty(model.encoder, x, path=path)
