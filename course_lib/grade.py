@@ -18,12 +18,15 @@ import argparse
 import collections
 import contextlib
 import csv
+import functools
+import hashlib
 import io
 import json
 import os
 import queue
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -311,13 +314,30 @@ class SandboxError(Exception):
     """The sandbox could not start or stopped answering."""
 
 
-def _bwrap_command(python_command: list[str]) -> list[str]:
-    """bubblewrap around the sandbox server: what it sees, read-only, and nothing else."""
+FORGED = (
+    "the sandbox's reply did not match this submission's request (forged, or out of step): "
+    "not graded; the sandbox was restarted"
+)
+
+
+NOBODY = ["--reuid", "65534", "--regid", "65534", "--clear-groups"]  # setpriv's options
+
+
+def _bwrap_binds() -> list[Path]:
+    """The folders the sandbox sees read-only: /usr, the Python installation, the virtual
+    environment and course_lib."""
     import course_lib
 
     package = Path(course_lib.__file__).resolve().parent
     binds = {Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package}
     binds |= {Path(sys.executable).resolve().parent.parent}
+    return sorted(binds)
+
+
+def _bwrap_command(python_command: list[str], fds: dict[Path, int] | None = None) -> list[str]:
+    """bubblewrap around the sandbox server: what it sees, read-only, and nothing else. With
+    `fds` (folder: descriptor opened here), the folders are bound from the descriptors, so that a
+    bubblewrap started as `nobody` binds folders it could not reach by their path."""
     command = [
         "bwrap",
         "--unshare-all",
@@ -332,8 +352,11 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
         "--tmpfs",
         "/tmp",
     ]
-    for path in sorted(binds):
-        command += ["--ro-bind", str(path), str(path)]
+    for path in _bwrap_binds():
+        if fds:
+            command += ["--ro-bind-fd", str(fds[path]), str(path)]
+        else:
+            command += ["--ro-bind", str(path), str(path)]
     for name in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / name
         if target.is_symlink():
@@ -359,6 +382,9 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
 class Sandbox:
     """One sandbox (a bwrap container, or a plain process) running the grading server."""
 
+    nobody = True  # bubblewrap may be started as `nobody` (False once that failed to start)
+    slack = 60.0  # seconds the server may take beyond --timeout to answer (start-up, reading)
+
     def __init__(
         self, settings: Settings, mode: str, ids: list[str], use_cgroup: bool = True
     ) -> None:
@@ -376,17 +402,7 @@ class Sandbox:
             "ids": ids,
         }
         python = [sys.executable, "-I", "-m", "course_lib.grading.sandbox", json.dumps(config)]
-        self.tmp = None
-        if mode == "bubblewrap":
-            command, cwd = _bwrap_command(python), "/"
-        else:
-            self.tmp = tempfile.mkdtemp(prefix="course-grade-")
-            command, cwd = python, self.tmp
-        if self.cgroup:
-            script = (
-                "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files()) + 'exec "$@"'
-            )
-            command = ["/bin/sh", "-c", script, "sh", *command]
+        self.tmp = None if mode == "bubblewrap" else tempfile.mkdtemp(prefix="course-grade-")
         env = dict(
             _sandbox_environment(),
             HOME=self.tmp or "/tmp",
@@ -394,26 +410,39 @@ class Sandbox:
             MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"),
         )
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") if mode == "process" else env["PATH"]
-        self.stderr = collections.deque(maxlen=20)
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._drain, daemon=True).start()
-        try:
-            hello = json.loads(
-                read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600)
-            )
-        except (EOFError, TimeoutError, ValueError) as exc:
-            self.close()
-            raise SandboxError(
-                f"the {mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
-            ) from None
+        self.stderr: collections.deque = collections.deque(maxlen=20)
+        # bubblewrap started by root covers parts of its /proc, and the kernel then refuses each
+        # submission a /proc of its own; started as `nobody` it does not (and no process of the
+        # sandbox is root outside it). Where that fails to start, bubblewrap runs as root.
+        setpriv = shutil.which("setpriv")
+        as_nobody = bool(mode == "bubblewrap" and os.geteuid() == 0 and setpriv and Sandbox.nobody)
+        while True:
+            fds: dict[Path, int] = {}
+            try:
+                if mode == "bubblewrap":
+                    if as_nobody:
+                        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in _bwrap_binds()}
+                    command, cwd = _bwrap_command(python, fds), "/"
+                    if as_nobody:
+                        command = [str(setpriv), *NOBODY, "--", *command]
+                else:
+                    command, cwd = python, str(self.tmp)
+                if self.cgroup:
+                    script = (
+                        "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files())
+                        + 'exec "$@"'
+                    )
+                    command = ["/bin/sh", "-c", script, "sh", *command]
+                hello = self._start(command, cwd, env, list(fds.values()))
+                break
+            except SandboxError:
+                if not as_nobody:
+                    self.close()
+                    raise
+                Sandbox.nobody, as_nobody = False, False
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
         self.namespaces = bool(hello.get("namespaces"))
         parts = [
             "bubblewrap (read-only system, no network, clean environment)"
@@ -421,7 +450,8 @@ class Sandbox:
             else "process only (NOT isolated by bubblewrap)"
         ]
         parts.append(
-            "own PID/mount/network namespaces per submission"
+            ("own PID/mount/network namespaces and /proc per submission" if hello.get("proc")
+             else "own PID/mount/network namespaces per submission (the sandbox's /proc)")
             if self.namespaces
             else "no namespaces per submission"
         )
@@ -436,25 +466,67 @@ class Sandbox:
         self.description = "; ".join(parts)
         self.fresh = True
 
+    def _start(self, command: list[str], cwd: str, env: dict, fds: list[int]) -> dict:
+        """Start the server; its hello (SandboxError, and nothing left running, if none)."""
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=fds,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        os.set_blocking(self.process.stdin.fileno(), False)  # writes keep their deadline
+        try:
+            hello = json.loads(
+                read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600)
+            )
+            if not isinstance(hello, dict):
+                raise ValueError("not a hello")
+            return hello
+        except (EOFError, TimeoutError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                self.process.stdin.close()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=10)
+            raise SandboxError(
+                f"the {self.mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
+            ) from None
+
     def _drain(self) -> None:
         for line in iter(self.process.stderr.readline, b""):
             self.stderr.append(line.decode(errors="replace").strip()[:300])
 
     def run(self, name: str, raw: bytes, ids: list[str]) -> tuple[dict, list[bytes], float | None]:
-        """Send one notebook; return (status, response messages, peak memory in MB)."""
+        """Send one notebook; return (status, response messages, peak memory in MB).
+
+        The request ends with a fresh nonce that the server reads only once the submission's
+        process exists; the reply must carry it and the SHA-256 of its data, else SandboxError
+        (a reply forged, or shifted from another request): the caller restarts the sandbox.
+        Every write and read has the deadline `--timeout` + `slack`, whatever the pipe holds."""
         if self.cgroup:
             self.cgroup.reset_peak()
         request = {"name": name, "ids": ids, "timeout": self.settings.timeout}
+        nonce = secrets.token_hex(16)
+        self.fresh = False
         try:
-            write_frame(self.process.stdin.fileno(), json.dumps(request).encode())
-            write_frame(self.process.stdin.fileno(), raw)
-            deadline = time.monotonic() + self.settings.timeout + 60
+            deadline = time.monotonic() + self.settings.timeout + self.slack
+            for message in (json.dumps(request).encode(), raw, nonce.encode()):
+                write_frame(self.process.stdin.fileno(), message, deadline)
             out = self.process.stdout.fileno()
             status = json.loads(read_frame(out, 2**16, deadline))
+            if not isinstance(status, dict) or status.get("nonce") != nonce:
+                raise SandboxError(FORGED)
             data = read_frame(out, self.settings.output_mb * 2**20 + 2**16, deadline)
+            if hashlib.sha256(data).hexdigest() != status.get("sha256"):
+                raise SandboxError(FORGED)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             raise SandboxError(f"the sandbox stopped answering ({type(exc).__name__})") from None
-        self.fresh = False
         return status, split_frames(data), self.cgroup.peak_mb() if self.cgroup else None
 
     def alive(self) -> bool:

@@ -10,6 +10,7 @@ end to end with `--isolation process`. These faults live in processes mutmut can
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -74,9 +75,14 @@ class Server:
         write_frame(self.process.stdin.fileno(),
                     json.dumps({"name": "s.ipynb", "ids": IDS, "timeout": TIMEOUT}).encode())
         write_frame(self.process.stdin.fileno(), raw)
+        nonce = uuid.uuid4().hex
+        write_frame(self.process.stdin.fileno(), nonce.encode())
         deadline = time.monotonic() + TIMEOUT + 60
         status = json.loads(read_frame(self.process.stdout.fileno(), 2**16, deadline))
-        frames = split_frames(read_frame(self.process.stdout.fileno(), 2**26, deadline))
+        assert status.pop("nonce") == nonce
+        data = read_frame(self.process.stdout.fileno(), 2**26, deadline)
+        assert status.pop("sha256") == hashlib.sha256(data).hexdigest()
+        frames = split_frames(data)
         meta = json.loads(frames[0]) if frames else {}
         entries = [torch.load(io.BytesIO(f), weights_only=True) for f in frames[1:]]
         return status, meta, entries
