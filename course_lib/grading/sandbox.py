@@ -546,8 +546,14 @@ def _submission_folder(request: dict, raw: bytes, base: str) -> str:
 def _child(config: dict, plan: dict, request: dict, raw: bytes, out: int, namespaces: bool) -> None:
     """Between server and submission: enter the namespaces, become PID 1 of the new one's parent."""
     libc = _libc()
+    server = os.getppid()
     if namespaces:
         _enter_namespaces()
+    # the server killed (with the grader), this process follows, and the submission with it
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server:
+        os._exit(70)
+    if namespaces:
         init = os.fork()
         if init:  # still in the server's PID namespace: report how the submission ended
             os.close(out)
@@ -561,6 +567,7 @@ def _child(config: dict, plan: dict, request: dict, raw: bytes, out: int, namesp
         _submission_folder(request, raw, request["tmp"])
     worker = os.fork()
     if worker == 0:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _work(config, plan, request, raw, out)
     os.close(out)
     while True:  # reap orphans until the submission's own process ends
