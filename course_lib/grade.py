@@ -8,8 +8,9 @@ a clean environment, limits on memory and processes (a cgroup, else per-process 
 time and output. The score is computed here, from the values the learner's functions returned,
 never from what the notebook printed. A broken or hostile submission scores 0 with the reason in
 the `error` column and does not stop the others. Both gradebooks are rewritten after every row, by
-this process alone, so a killed grader keeps every row it had. `--self-test` proves the exercises
-are not vacuous. Exit status 0 when grading completed, whatever the scores.
+this process alone, so a killed grader keeps every row it had; a rerun keeps the rows of unchanged
+notebooks (`--force` grades all again). `--self-test` proves the exercises are not vacuous.
+Exit status 0 when grading completed, whatever the scores.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import collections
 import contextlib
 import csv
-import functools
 import hashlib
 import io
 import json

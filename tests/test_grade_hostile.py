@@ -168,7 +168,8 @@ raise ValueError(json.dumps({'seen': len(seen), 'opened': opened[:3], 'unmounted
 
 def _class(folder: Path) -> None:
     notebook(folder / "a_attacker.ipynb", ATTACK.format(steal=2, junk=0),
-             "def step(x):\n    raise ValueError(f'wrote={\"wrote\" in LOG} stolen={len(STOLEN)}')\n")
+             "def step(x):\n"
+             "    raise ValueError(f'wrote={\"wrote\" in LOG} stolen={len(STOLEN)}')\n")
     notebook(folder / "b_scanner.ipynb", SOLVED, f"NAMES = {NAMES!r}\n" + SCAN)
     notebook(folder / "c_junk_forger.ipynb", ATTACK.format(steal=0, junk=3))
     for i in range(5):
@@ -258,7 +259,8 @@ time.sleep(60)
 def test_the_grader_rejects_a_reply_without_its_nonce_within_the_deadline(tmp_path, mode):
     """The grader's own check, whatever the layers below let through."""
     sandbox = Sandbox.__new__(Sandbox)
-    sandbox.settings, sandbox.mode, sandbox.cgroup, sandbox.tmp = Settings(timeout=1), "", None, None
+    sandbox.settings, sandbox.mode = Settings(timeout=1), ""
+    sandbox.cgroup, sandbox.tmp = None, None
     sandbox.slack = 2.0
     sandbox.process = subprocess.Popen([sys.executable, "-c", FAKE_SERVER, mode],
                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,

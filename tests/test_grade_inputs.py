@@ -90,7 +90,8 @@ def test_an_nbformat_3_notebook_is_converted(graded):
 def test_input_returns_an_empty_string_with_a_note(graded):
     record = graded["records"]["asks.ipynb"]
     assert record["score"] == STEPS and record["error"] == "", record
-    assert record["cell_errors"] == ['code cell 1: input() returned "" (nobody types while grading)']
+    note = 'code cell 1: input() returned "" (nobody types while grading)'
+    assert record["cell_errors"] == [note]
 
 
 def test_control_characters_in_a_name_are_escaped_wherever_printed(graded):
@@ -135,7 +136,8 @@ def test_a_killed_rerun_leaves_every_row_the_first_run_had(tmp_path):
     folder = tmp_path / "class"
     notebook(folder / "a.ipynb", SOLVED)
     notebook(folder / "b.ipynb", SOLVED)
-    slow = f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\ntime.sleep(300)\n"
+    slow = (f"import ctypes, time\nctypes.CDLL(None).prctl(15, b'{marker}', 0, 0, 0)\n"
+            "time.sleep(300)\n")
     notebook(folder / "c_slow.ipynb", SOLVED, slow)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
     command = [sys.executable, "-m", "course_lib.grade",

@@ -3,12 +3,15 @@
 Started by the instructor's grader (`course_lib.grade`), under bubblewrap where it can run, as
 `python -I -m course_lib.grading.sandbox CONFIG_JSON`. It imports PyTorch, `course_lib` and every
 exercise once and builds the test cases before any submission runs, then serves requests on its
-standard input: for each notebook it forks a child that enters new user, mount, PID, IPC, UTS and
-network namespaces (where the kernel allows), so that every process the submission starts dies
-with it and nothing of one submission survives into the next; the child mounts a private
+standard input: for each notebook it forks a child that first closes every descriptor but its
+result pipe, then enters new user, mount, PID, IPC, UTS and network namespaces (where the kernel
+allows), so that every process the submission starts dies with it and nothing of one submission
+survives into the next; its helper processes are non-dumpable, the submission sees a /proc of its
+own namespace only and runs without capabilities. The child mounts a private
 size-limited /tmp holding a copy of the notebook, sets its limits, executes the code cells (an
 error in a cell does not stop the rest), runs each learner function on the cases and writes what
-came out, as plain tensors and numbers, to a pipe. The server relays at most `output_mb` of it.
+came out, as plain tensors and numbers, to a pipe. The server relays at most `output_mb` of it,
+with the nonce that ended the request (read only after the fork) and the data's SHA-256.
 
 It judges nothing: the grader compares in its own process, which no submission reaches, so a
 notebook that patches `check`, the comparison or this module cannot raise its score. Reference
@@ -254,9 +257,10 @@ def _hide_other_processes() -> None:
         with contextlib.suppress(OSError):
             ids |= {pid, *filter(str.isdigit, os.listdir(f"/proc/{pid}/task"))}
     for number in sorted(ids, key=int):
-        if os.path.isdir(f"/proc/{number}"):
-            target = f"/proc/{number}".encode()
-            _check(libc.mount(b"none", target, b"tmpfs", flags, b"size=4k,mode=0"), "hide")
+        target = f"/proc/{number}"
+        hidden = libc.mount(b"none", target.encode(), b"tmpfs", flags, b"size=4k,mode=0") == 0
+        if not hidden and os.path.isdir(target):  # else it has ended meanwhile
+            _check(-1, f"hide {target}")
 
 
 def _private_mounts(tmp_mb: int, proc: bool) -> None:
@@ -696,7 +700,9 @@ def serve(config: dict) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)  # nothing but the protocol reaches the grader
     plan = _prepare(config["ids"])
-    namespaces, fresh_proc = probe_namespaces() if config.get("namespaces", True) else (False, False)
+    namespaces, fresh_proc = (
+        probe_namespaces() if config.get("namespaces", True) else (False, False)
+    )
     config = {**config, "fresh_proc": fresh_proc}
     with contextlib.suppress(Exception):  # no other process of the same user may read our memory
         _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
