@@ -286,7 +286,7 @@ def test_a_killed_workers_trial_is_failed_and_the_study_still_completes(postgres
             time.sleep(0.05)
             continue
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", "").endswith(f":{victim.pid}") and t.intermediate_values:
+            if t.user_attrs.get("worker", ":").split(":")[1] == str(victim.pid) and t.intermediate_values:
                 target = t.number
         time.sleep(0.05)
     assert target is not None, "the first worker never started a trial"
@@ -297,4 +297,4 @@ def test_a_killed_workers_trial_is_failed_and_the_study_still_completes(postgres
     study = _check_study(storage, "kill", n_trials)
     killed = study.trials[target]
     assert killed.state == TrialState.FAIL
-    assert killed.user_attrs["worker"].endswith(f":{victim.pid}")
+    assert killed.user_attrs["worker"].split(":")[1] == str(victim.pid)
