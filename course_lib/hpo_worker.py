@@ -598,9 +598,10 @@ def run_worker(
         heartbeat_interval = 10
     log = log or (lambda message: None)
     name = worker_id()
-    if threads is not None:
-        import torch
+    import torch
 
+    threads_before = torch.get_num_threads()
+    if threads is not None:
         torch.set_num_threads(threads)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -620,10 +621,14 @@ def run_worker(
         study = _join_study(store, study_name, spec.direction, identity,
                             SAMPLERS[sampler](seed), PRUNERS[pruner](), log)
         function = spec.make(data)
-        return _Worker(study, store, function, n_trials, seed, sampler, heartbeat_interval,
-                       grace, name, storage, log).run()
+        with warnings.catch_warnings():
+            # ask/tell with heartbeats is what this worker is for (its own heartbeat thread)
+            warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
+            return _Worker(study, store, function, n_trials, seed, sampler,
+                           heartbeat_interval, grace, name, storage, log).run()
     finally:
         _GUARDS.remove(guard)
+        torch.set_num_threads(threads_before)
 
 
 class _Worker:
@@ -667,8 +672,12 @@ class _Worker:
             if _SIGNALS.received is not None:
                 raise _Stop(_SIGNALS.received)
             if self.heartbeat is not None:
-                self._fail_stale()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)
             trials = study.get_trials(deepcopy=False)
+            if self.heartbeat is not None:
+                self._fail_unclaimed(trials)
             finished = sum(t.state in FINISHED for t in trials)
             taken = sum(t.state in BUDGETED for t in trials)
             if finished >= self.n_trials:
@@ -688,15 +697,12 @@ class _Worker:
                      "worker")
         return self.ran
 
-    def _fail_stale(self) -> None:
-        """Fail the trials of silent workers: no heartbeat for `grace` s, or (created but never
-        claimed, e.g. the reply to its creation was lost in an outage) unclaimed for `grace` s."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(self.study)
+    def _fail_unclaimed(self, trials) -> None:
+        """Fail the trials created but never claimed by a worker (the reply to their creation
+        was lost in an outage, or their worker died at once) that stay so for `grace` s."""
         now = time.monotonic()
-        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        unclaimed = {t.number: t for t in running if "worker" not in t.user_attrs}
+        unclaimed = {t.number: t for t in trials
+                     if t.state == TrialState.RUNNING and "worker" not in t.user_attrs}
         for number in list(self.orphans):
             if number not in unclaimed:
                 del self.orphans[number]
@@ -758,8 +764,11 @@ class _Worker:
         if state == TrialState.COMPLETE and not _is_number(value):
             self.log(f"worker {name}: trial {number} returned {value!r}, not a number: failed")
             state = TrialState.FAIL
-        if store.get_trial(trial_id).state.is_finished() or not _tell(
-                study, store, trial, state, value):  # a peer failed it: this worker was silent
+        # A peer failed the trial while this worker was silent (its objective may have raised
+        # for that very reason: Optuna refuses to report to a finished trial).
+        reclaimed = (error is not None or stop is not None) and store.get_trial(
+            trial_id).state.is_finished()
+        if reclaimed or not _tell(study, store, trial, state, value):
             self.active = None
             if stop is not None:
                 raise stop
@@ -772,9 +781,8 @@ class _Worker:
             self.log(f"worker {name}: trial {number} raised {type(error).__name__}: "
                      f"{_first_line(error)}; marked failed")
             raise error
-        frozen = store.get_trial(trial_id)
-        self.log(f"worker {name}: trial {number} {frozen.state.name.lower()}"
-                 + (f", value {frozen.value:.4g}" if frozen.value is not None else ""))
+        self.log(f"worker {name}: trial {number} {state.name.lower()}"
+                 + (f", value {float(value):.4g}" if state == TrialState.COMPLETE else ""))
         return "ran"
 
     def _reclaimed(self, number: int) -> str:
