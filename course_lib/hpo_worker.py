@@ -354,7 +354,7 @@ class _Signals:
         self.raise_if_due()
 
     def raise_if_due(self) -> None:
-        if self.received is not None and self.in_objective and not _GUARD_DEPTH():
+        if self.received is not None and self.in_objective and not _guard_depth():
             raise _Stop(self.received)
 
     @property
@@ -377,7 +377,7 @@ _SIGNALS = _Signals()
 _GUARDS: list[_Guard] = []
 
 
-def _GUARD_DEPTH() -> int:
+def _guard_depth() -> int:
     return sum(guard.depth for guard in _GUARDS)
 
 
