@@ -45,6 +45,7 @@ import re
 import secrets
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -104,6 +105,10 @@ def _too_many_connections(error: BaseException) -> bool:
     return "too many c" in str(error).lower()  # "too many clients", "... connections for ..."
 
 
+# connection errors that waiting will not cure
+PERMANENT = ("authentication failed", "does not exist", "no pg_hba.conf entry",
+             "could not translate host name", "invalid")
+
 CONNECTION_HINT = (
     "each worker holds 1 connection: raise max_connections or put a pooler such as PgBouncer "
     "in front"
@@ -139,7 +144,8 @@ def _journal_storage(path: str) -> optuna.storages.BaseStorage:
 
 
 def open_storage(
-    url: str, heartbeat_interval: int | None = None, grace_period: int | None = None
+    url: str, heartbeat_interval: int | None = None, grace_period: int | None = None, *,
+    retry_seconds: float = 0.0, log: Callable[[str], None] | None = None,
 ) -> optuna.storages.BaseStorage:
     """Open an Optuna storage from a URL, safely when many workers start at the same instant.
 
@@ -151,7 +157,10 @@ def open_storage(
     closed), gives up a connection attempt after 10 s and detects a dead
     connection with TCP keepalives. Creating the tables of a fresh database from several processes
     at once can fail in all but one with a duplicate-key error; that is retried. Any other problem
-    raises `WorkerError` with one clear line. Chapter 7.
+    raises `WorkerError` with one clear line. With `retry_seconds` > 0 a database that cannot be
+    reached (down, restarting, out of connections) is tried again with backoff for that long,
+    saying so through `log`, before `StorageLost`; a refused login or a missing database is
+    reported at once. Chapter 7.
     """
     if not isinstance(url, str) or not url.strip():
         raise WorkerError(f"storage must be a journal file path or a database URL, got {url!r}")
@@ -194,15 +203,16 @@ def open_storage(
         )
     kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     last_error: BaseException | None = None
-    for attempt in range(8):
+    began, delay, attempt = None, 0.2, 0
+    while attempt < 8:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(url, engine_kwargs=dict(engine_kwargs), **kwargs)
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Another worker is creating the same tables right now: wait, then find them there.
-            last_error = error
-            time.sleep(0.1 + 0.4 * (attempt + 1) * (os.getpid() % 97) / 97)
+            last_error, attempt = error, attempt + 1
+            time.sleep(0.1 + 0.4 * attempt * (os.getpid() % 97) / 97)
         except sqlalchemy.exc.NoSuchModuleError:
             raise WorkerError(
                 f"unknown database kind {scheme!r} in the storage URL; use e.g. sqlite:///study.db "
@@ -218,13 +228,25 @@ def open_storage(
                 "for PostgreSQL: pip install 'psycopg[binary]'"
             ) from None
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as error:
+            now, cause = time.monotonic(), _first_line(error)
+            permanent = any(word in cause for word in PERMANENT)
+            if began is None and retry_seconds > 0 and not permanent:
+                began = now
+                (log or print)(f"storage unreachable at start ({_root_line(error)}); "
+                               f"retrying for up to {retry_seconds:g} s")
+            if began is not None and not permanent and now - began < retry_seconds:
+                _SIGNALS.sleep(min(delay, retry_seconds - (now - began)))
+                delay = min(2 * delay, 5.0)
+                continue
+            error_type = WorkerError if began is None or permanent else StorageLost
+            waited = "" if error_type is WorkerError else f" for {now - began:.0f} s"
             if _too_many_connections(error):
-                raise WorkerError(
-                    f"the database at {_safe(url)} refuses more connections "
-                    f"({_first_line(error)}); {CONNECTION_HINT}"
+                raise error_type(
+                    f"the database at {_safe(url)} refuses more connections{waited} "
+                    f"({cause}); {CONNECTION_HINT}"
                 ) from None
-            raise WorkerError(
-                f"cannot reach the database at {_safe(url)}: {_first_line(error)}"
+            raise error_type(
+                f"cannot reach the database at {_safe(url)}{waited}: {cause}"
             ) from None
     raise WorkerError(f"cannot create the study tables at {_safe(url)}: {_first_line(last_error)}")
 
@@ -605,7 +627,8 @@ def run_worker(
         torch.set_num_threads(threads)
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    store = open_storage(storage, heartbeat_interval, grace_period)
+    store = open_storage(storage, heartbeat_interval, grace_period,
+                         retry_seconds=db_retry_seconds, log=lambda m: log(f"worker {name}: {m}"))
     grace = getattr(store, "grace_period", None)
     guard = _Guard(db_retry_seconds if is_database else None, log, name)
     guard.install(store)
@@ -872,8 +895,6 @@ def start_worker(
 
     `extra` are further command-line options, e.g. `"--pruner", "halving"`. Chapter 7.
     """
-    import subprocess
-
     command = [
         sys.executable, "-m", "course_lib.hpo", "worker", "--storage", str(storage),
         "--study", study_name, "--trials", str(n_trials), "--objective", objective,
@@ -892,8 +913,6 @@ def wait_for_workers(processes: Sequence, timeout: float = 300.0) -> list[tuple[
     every worker still running is killed (no process outlives the call); a timeout then raises
     `TimeoutError`.
     """
-    import subprocess
-
     deadline = time.monotonic() + timeout
     results = []
     try:
@@ -1002,6 +1021,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grace_period=args.grace, db_retry_seconds=args.db_retry_seconds,
                 threads=args.threads, data=_load_data(args.data), log=log,
             )
+    except _Stop:
+        print(f"{_SIGNALS.name} received before the first trial: exiting", flush=True)
+        return 0
     except StorageLost as error:
         print(f"error: {error}", file=sys.stderr)
         return 3

@@ -164,7 +164,8 @@ def test_worker_seed_makes_a_single_worker_reproducible(tmp_path):
     (["--pruner", "sometimes"], "unknown pruner 'sometimes'"),
     (["--trials", "0"], "trials must be a positive whole number"),
     (["--storage", "nosuch://host/db"], "unknown database kind 'nosuch'"),
-    (["--storage", "postgresql+psycopg://x:secret@127.0.0.1:1/db"], "cannot reach the database"),
+    (["--storage", "postgresql+psycopg://x:secret@127.0.0.1:1/db", "--db-retry-seconds", "0"],
+     "cannot reach the database"),
     (["--storage", "/no/such/folder/study.log"], "folder '/no/such/folder' does not exist"),
     (["--heartbeat", "1"], "heartbeats need a database storage"),
     (["--data", "/no/such/file.pt"], "data file '/no/such/file.pt' not found"),
@@ -345,7 +346,8 @@ def test_a_killed_workers_trial_is_failed_and_the_study_still_completes(postgres
             time.sleep(0.05)
             continue
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if t.user_attrs.get("worker", ":").split(":")[1] == str(victim.pid) and t.intermediate_values:
+            pid = t.user_attrs.get("worker", "::").split(":")[1]  # host:pid:random
+            if pid == str(victim.pid) and t.intermediate_values:
                 target = t.number
         time.sleep(0.05)
     assert target is not None, "the first worker never started a trial"

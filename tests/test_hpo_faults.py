@@ -184,13 +184,15 @@ def test_too_many_connections_is_reported_in_one_line(postgres, capsys):
                 break
             assert len(hogs) <= 100, "the server allowed more connections than configured"
         status = hpo.main(["worker", "--storage", url, "--study", "s", "--trials", "2",
-                           "--objective", "synthetic"])
+                           "--objective", "synthetic", "--db-retry-seconds", "1"])
     finally:
         for hog in hogs:
             hog.close()
-    err = capsys.readouterr().err
-    assert status == 2 and len(err.strip().splitlines()) == 1, err
-    assert "refuses more connections" in err and "PgBouncer" in err
+    captured = capsys.readouterr()
+    err = captured.err
+    assert "storage unreachable at start" in captured.out  # said at once, then retried for 1 s
+    assert status == 3 and len(err.strip().splitlines()) == 1, err
+    assert "refuses more connections for 1 s" in err and "PgBouncer" in err
 
 
 # ---- pauses and signals --------------------------------------------------------------------
