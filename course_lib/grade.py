@@ -18,6 +18,7 @@ import argparse
 import collections
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -75,26 +76,49 @@ class Settings:
 
 @dataclass
 class Submission:
-    """One graded submission: a row of the gradebook."""
+    """One graded submission: a row of the gradebook.
+
+    `scores` holds the points earned per exercise id (partial credit), `points` what each is
+    worth, `statuses` its status (`course_lib.grading.points`); `status` is the row's own:
+    "graded", "unreadable", "ignored" (not a notebook) or "missing" (a roster student without a
+    submission)."""
 
     submission: str
     chapter: str = ""  # the chapter the notebook itself names ("" if none)
     flag: str = ""
-    scores: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
     error: str = ""
     cell_errors: list[str] = field(default_factory=list)
     isolation: str = ""
     seconds: float = 0.0
     peak_memory_mb: float | None = None
+    points: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    fractions: dict[str, float] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
+    mistakes: dict[str, str] = field(default_factory=dict)
+    status: str = "graded"
+    student: dict[str, str] = field(default_factory=dict)  # id, name, email (with a roster)
+    sha256: str = ""
+    similar: list[str] = field(default_factory=list)  # identical submissions (with a roster)
 
     @property
-    def score(self) -> int:
-        return sum(self.scores.values())
+    def score(self) -> float:
+        return round(sum(self.scores.values()), 4)
 
     @property
-    def max_score(self) -> int:
-        return len(self.scores)
+    def max_score(self) -> float:
+        return round(sum(self.points.get(i, 1.0) for i in self.scores), 4)
+
+    def set_exercises(self, exercises: list) -> None:
+        """Every exercise at 0 points, not attempted (what judging then fills in)."""
+        from course_lib.grading.points import points_of
+
+        self.scores = {e.id: 0 for e in exercises}
+        self.points = {e.id: points_of(e) for e in exercises}
+        self.statuses = {e.id: "not attempted" for e in exercises}
+        self.fractions = {e.id: 0.0 for e in exercises}
 
 
 # ---- the class folder ----------------------------------------------------------------------
@@ -501,8 +525,19 @@ def choose_isolation(requested: str) -> tuple[str, str]:
 _JUDGE_LOCK = threading.Lock()
 
 
-def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -> None:
+def _judge(
+    row: Submission,
+    exercises: list,
+    meta: dict,
+    entries: list[bytes],
+    raw: bytes | None = None,
+    ran_out: bool = False,
+) -> None:
+    """Judge the outcomes the sandbox sent back; an exercise with no entry (the notebook's time
+    ran out first, `ran_out`) scores 0, timed out."""
     import torch
+
+    from course_lib.grading.points import missing_status, score_of
 
     import importlib
 
@@ -514,6 +549,14 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         dtype = torch.float32
     for index, exercise in enumerate(exercises):
+        row.points[exercise.id] = exercise.points
+        row.scores.setdefault(exercise.id, 0)
+        if index >= len(entries) and ran_out:
+            row.statuses[exercise.id] = "timed out"
+            row.messages[exercise.id] = (
+                f"✘ {exercise.id}: not graded: the notebook's time ran out before it was run"
+            )
+            continue
         try:
             entry = (
                 torch.load(io.BytesIO(entries[index]), weights_only=True)
@@ -530,9 +573,13 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
             row.messages[exercise.id] = missing + (
                 f" ({row.cell_errors[0]})" if row.cell_errors else ""
             )
+            row.statuses[exercise.id] = missing_status(
+                exercise.name, raw, row.cell_errors, ran_out
+            )
             continue
         if entry.get("problem"):
             row.messages[exercise.id] = f"✘ {exercise.id}: {str(entry['problem'])[:300]}"
+            row.statuses[exercise.id] = "crashed"
             continue
         try:
             outcomes = [
@@ -570,9 +617,14 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
             row.messages[exercise.id] = (
                 f"✘ {exercise.id}: its results could not be judged ({type(exc).__name__})"
             )
+            row.statuses[exercise.id] = "crashed"
             continue
-        row.scores[exercise.id] = int(result.passed)
+        row.scores[exercise.id] = score_of(exercise, result.fraction)
+        row.fractions[exercise.id] = result.fraction
+        row.statuses[exercise.id] = result.status
         row.messages[exercise.id] = result.message
+        row.hints[exercise.id] = result.hint
+        row.mistakes[exercise.id] = result.mistake
 
 
 def _describe_end(status: dict, timeout: float) -> str:
@@ -610,14 +662,21 @@ def grade_one(sandbox: Sandbox, row: Submission, raw: bytes, exercises: list) ->
     errors = meta.get("cell_errors", [])
     row.cell_errors = [str(e)[:300] for e in errors[:10]] if isinstance(errors, list) else []
     unreadable = next((e for e in row.cell_errors if e.startswith("not a readable notebook")), "")
-    if end and len(frames) < len(exercises) + 1:
-        row.error = end
-        return
     if unreadable:
-        row.error = unreadable
+        row.error, row.status = unreadable, "unreadable"
         return
-    _judge(row, exercises, meta, frames[1:])
-    row.error = end
+    if end and not frames:
+        row.error = end
+        row.statuses = {e.id: "timed out" if "time limit" in end else "crashed" for e in exercises}
+        return
+    # judged as far as it got: a notebook stopped halfway keeps the marks of what it returned
+    ran_out = len(frames) < len(exercises) + 1
+    _judge(row, exercises, meta, frames[1:], raw, ran_out and "time limit" in end)
+    if ran_out and "time limit" not in end:
+        for exercise in exercises[len(frames) - 1 :]:
+            row.statuses[exercise.id] = "crashed"
+    stopped = next((e for e in row.cell_errors if "time limit" in e), "")
+    row.error = end or stopped
 
 
 # ---- gradebooks ------------------------------------------------------------------------------
@@ -651,50 +710,15 @@ def write_gradebooks(
     json_path: Path | None,
     ids: list[str] | None = None,
 ) -> None:
-    """CSV: submission, chapter, flag, score, max_score, one 1/0 column per exercise id, error,
-    isolation. JSON: the same with each exercise's feedback, the cells that raised, the time and
-    the peak memory. Each file is replaced whole (written aside, then renamed)."""
-    ids = ids if ids is not None else sorted({i for r in rows for i in r.scores})
+    """CSV and JSON gradebooks (`course_lib.grading.lms`: columns, records); each file is
+    replaced whole (written aside, then renamed)."""
+    from course_lib.grading import lms
+
+    ids = ids if ids is not None else list(dict.fromkeys(i for r in rows for i in r.scores))
     if csv_path:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            ["submission", "chapter", "flag", "score", "max_score", *ids, "error", "isolation"]
-        )
-        for r in rows:
-            writer.writerow(
-                [
-                    _cell(r.submission),
-                    _cell(r.chapter),
-                    _cell(r.flag),
-                    r.score,
-                    r.max_score,
-                    *(r.scores.get(i, "") for i in ids),
-                    _cell(r.error),
-                    _cell(r.isolation),
-                ]
-            )
-        _write_atomically(csv_path, buffer.getvalue())
+        _write_atomically(csv_path, lms.csv_text(rows, ids))
     if json_path:
-        records = [
-            {
-                "submission": r.submission,
-                "chapter": r.chapter,
-                "flag": r.flag,
-                "score": r.score,
-                "max_score": r.max_score,
-                "exercises": {
-                    i: {"score": s, "message": r.messages.get(i, "")} for i, s in r.scores.items()
-                },
-                "error": r.error,
-                "cell_errors": r.cell_errors,
-                "isolation": r.isolation,
-                "seconds": r.seconds,
-                "peak_memory_mb": r.peak_memory_mb,
-            }
-            for r in rows
-        ]
-        _write_atomically(json_path, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+        _write_atomically(json_path, lms.json_text(rows))
 
 
 # ---- the whole run ---------------------------------------------------------------------------
@@ -727,6 +751,7 @@ def grade_paths(
     the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is
     flagged."""
     from course_lib.grading import chapters, exercises_of
+    from course_lib.grading.points import number
 
     if chapter and chapter not in chapters():
         raise SystemExit(f"error: --chapter {chapter!r}: chapters with exercises: {chapters()}")
@@ -741,21 +766,34 @@ def grade_paths(
             )
         )
 
+    from course_lib.grading.points import exercise_order
+
     loaded = []  # (row, raw bytes or None, notebook or None)
+    ignored: list[Submission] = []
+    named = {Path(p) for p in paths}
     for path in _submissions(paths):
         row = Submission(display_name(path))
+        if path not in named and path.suffix.lower() != ".ipynb":  # found in a folder
+            row.status, row.error = "ignored", "not a notebook (.ipynb): not graded"
+            ignored.append(row)
+            continue
         raw, problem = _read_submission(path)
         nb = None
         if raw is not None:
             nb, problem = _notebook(raw)
+            row.sha256 = hashlib.sha256(raw).hexdigest()
         row.error = problem
+        if problem:
+            row.status = "unreadable"
         if nb is not None:
             row.chapter = notebook_chapter(nb)
         loaded.append((row, raw, nb))
+    for row in ignored:
+        echo(f"{row.submission}: ignored ({row.error})")
     expected = _expected_chapter(loaded, chapter)
     graded_on = [chapter or row.chapter or expected for row, _, _ in loaded]
-    by_chapter = {c: exercises_of(c) for c in sorted(set(graded_on)) if c}
-    ids = sorted(e.id for exercises in by_chapter.values() for e in exercises)
+    by_chapter = {c: exercise_order(exercises_of(c)) for c in sorted(set(graded_on)) if c}
+    ids = [e.id for exercises in by_chapter.values() for e in exercises]
     from course_lib.grading.check import reference_outcomes
 
     for exercises in by_chapter.values():  # once, before the sandboxes compete for the cores
@@ -768,14 +806,16 @@ def grade_paths(
     def finish(index: int, row: Submission) -> None:
         with lock:
             done[index] = row
-            status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
+            status = f"{number(row.score)}/{number(row.max_score)}" + (
+                f"  error: {row.error}" if row.error else ""
+            )
             echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else ""))
-            write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+            write_gradebooks([done[i] for i in sorted(done)] + ignored, csv_path, json_path, ids)
 
     work: queue.Queue = queue.Queue()
     for index, ((row, raw, _), target) in enumerate(zip(loaded, graded_on, strict=True)):
         exercises = by_chapter.get(target, [])
-        row.scores = {e.id: 0 for e in exercises}
+        row.set_exercises(exercises)
         if row.chapter and expected and row.chapter != expected:
             row.flag = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
         if not target and not row.error:
@@ -784,7 +824,7 @@ def grade_paths(
             finish(index, row)
         else:
             work.put((index, row, raw, exercises))
-    write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+    write_gradebooks([done[i] for i in sorted(done)] + ignored, csv_path, json_path, ids)
     descriptions: list[str] = []
 
     def worker() -> None:
@@ -836,7 +876,7 @@ def grade_paths(
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
-    return [done.get(i, row) for i, row in enumerate(rows)]
+    return [done.get(i, row) for i, row in enumerate(rows)] + ignored
 
 
 def main(argv: list[str] | None = None) -> int:
