@@ -101,6 +101,7 @@ class Submission:
     status: str = "graded"
     student: dict[str, str] = field(default_factory=dict)  # id, name, email (with a roster)
     sha256: str = ""
+    mtime: float = 0.0  # the file's modification time (the newest of a student's counts)
     similar: list[str] = field(default_factory=list)  # identical submissions (with a roster)
 
     @property
@@ -537,7 +538,7 @@ def _judge(
     ran out first, `ran_out`) scores 0, timed out."""
     import torch
 
-    from course_lib.grading.points import missing_status, score_of
+    from course_lib.grading.points import missing_status, record_result
 
     import importlib
 
@@ -549,7 +550,7 @@ def _judge(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         dtype = torch.float32
     for index, exercise in enumerate(exercises):
-        row.points[exercise.id] = exercise.points
+        row.points[exercise.id] = float(exercise.points)
         row.scores.setdefault(exercise.id, 0)
         if index >= len(entries) and ran_out:
             row.statuses[exercise.id] = "timed out"
@@ -619,12 +620,7 @@ def _judge(
             )
             row.statuses[exercise.id] = "crashed"
             continue
-        row.scores[exercise.id] = score_of(exercise, result.fraction)
-        row.fractions[exercise.id] = result.fraction
-        row.statuses[exercise.id] = result.status
-        row.messages[exercise.id] = result.message
-        row.hints[exercise.id] = result.hint
-        row.mistakes[exercise.id] = result.mistake
+        record_result(row, exercise, result)
 
 
 def _describe_end(status: dict, timeout: float) -> str:
@@ -744,12 +740,18 @@ def grade_paths(
     csv_path: Path | None = None,
     json_path: Path | None = None,
     echo: Any = print,
+    roster: list[dict] | None = None,
+    match: str | None = None,
+    shard: tuple[int, int] | None = None,
+    previous: Path | None = None,
 ) -> list[Submission]:
     """Grade every notebook under `paths`; write the gradebooks after each row; return the rows.
 
     Each notebook is graded on `chapter` if given, else on the chapter it names (else the class's:
     the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is
-    flagged."""
+    flagged. With a `roster` (`course_lib.grading.roster`) the rows follow it, one per student;
+    `shard` (K, N) grades one slice, `previous` reuses unchanged rows
+    (`course_lib.grading.shards`)."""
     from course_lib.grading import chapters, exercises_of
     from course_lib.grading.points import number
 
@@ -768,11 +770,23 @@ def grade_paths(
 
     from course_lib.grading.points import exercise_order
 
+    from course_lib.grading import roster as identity
+    from course_lib.grading import shards
+
     loaded = []  # (row, raw bytes or None, notebook or None)
     ignored: list[Submission] = []
     named = {Path(p) for p in paths}
+    folders = [Path(p) for p in paths if Path(p).is_dir()]
     for path in _submissions(paths):
+        relative = next(
+            (display_name(path.relative_to(f)) for f in folders if path.is_relative_to(f)),
+            display_name(Path(path.name)),
+        )
+        if not shards.in_shard(relative, shard):
+            continue
         row = Submission(display_name(path))
+        with contextlib.suppress(OSError):
+            row.mtime = path.lstat().st_mtime
         if path not in named and path.suffix.lower() != ".ipynb":  # found in a folder
             row.status, row.error = "ignored", "not a notebook (.ipynb): not graded"
             ignored.append(row)
@@ -787,6 +801,9 @@ def grade_paths(
             row.status = "unreadable"
         if nb is not None:
             row.chapter = notebook_chapter(nb)
+        if roster is not None:
+            found = identity.match(relative, nb, roster, match)
+            identity.attribute(row, found)
         loaded.append((row, raw, nb))
     for row in ignored:
         echo(f"{row.submission}: ignored ({row.error})")
@@ -794,6 +811,15 @@ def grade_paths(
     graded_on = [chapter or row.chapter or expected for row, _, _ in loaded]
     by_chapter = {c: exercise_order(exercises_of(c)) for c in sorted(set(graded_on)) if c}
     ids = [e.id for exercises in by_chapter.values() for e in exercises]
+    templates = {c: identity.template_cells(c) for c in by_chapter}
+    groups = identity.flag_identical(
+        [row for row, _, _ in loaded],
+        [identity.fingerprint(nb, templates.get(t, set())) for (_, _, nb), t in
+         zip(loaded, graded_on, strict=True)],
+    )
+    if groups:
+        echo(f"identical submissions: {groups} group(s), flagged in the gradebook")
+    reused = shards.previous_rows(previous)
     from course_lib.grading.check import reference_outcomes
 
     for exercises in by_chapter.values():  # once, before the sandboxes compete for the cores
@@ -821,6 +847,8 @@ def grade_paths(
         if not target and not row.error:
             row.error = "cannot tell which chapter's exercises this notebook holds: pass --chapter"
         if row.error:
+            finish(index, row)
+        elif reused and shards.reuse(row, reused, ids):
             finish(index, row)
         else:
             work.put((index, row, raw, exercises))
@@ -876,15 +904,39 @@ def grade_paths(
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
-    return [done.get(i, row) for i, row in enumerate(rows)] + ignored
+    graded = [done.get(i, row) for i, row in enumerate(rows)] + ignored
+    if roster is None:
+        return graded
+    class_exercises = by_chapter.get(expected, [])
+    ordered = identity.roster_rows(
+        graded, roster, lambda student: missing_row(student, class_exercises), shard is None
+    )
+    write_gradebooks(ordered, csv_path, json_path, ids)
+    return ordered
+
+
+def missing_row(student: dict, exercises: list) -> Submission:
+    """The gradebook row of a roster student who handed nothing in."""
+    row = Submission("", status="missing", student=dict(student), error="no submission")
+    row.set_exercises(exercises)
+    for exercise in exercises:
+        row.messages[exercise.id] = f"✘ {exercise.id}: no submission"
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
+    from course_lib.grading import outputs
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return outputs.merge_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.grade",
         description="Grade exercise notebooks.",
         epilog="Example: python -m course_lib.grade submissions/ --csv gradebook.csv "
-        "--json gradebook.json --jobs 2",
+        "--json gradebook.json --jobs 2 --roster roster.csv --format canvas --output canvas.csv "
+        "--feedback feedback/ --report report.html. "
+        "Shards: python -m course_lib.grade merge shard1.json shard2.json --json all.json",
     )
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="notebooks, or folders of notebooks"
@@ -922,6 +974,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--self-test", action="store_true", help="check that every exercise is not vacuous"
     )
+    outputs.add_options(parser)
     args = parser.parse_args(argv)
 
     if args.self_test:
@@ -954,8 +1007,12 @@ def main(argv: list[str] | None = None) -> int:
     def echo(text: str) -> None:
         print(text.encode("utf-8", "replace").decode("utf-8"), flush=True)
 
+    options = outputs.class_options(parser, args)
     started = time.monotonic()
-    rows = grade_paths(args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo)
+    rows = grade_paths(
+        args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo, **options
+    )
+    outputs.write_outputs(args, rows, echo)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     written = "".join(f"; wrote {display_name(p)}" for p in (args.csv, args.json) if p)
     print(

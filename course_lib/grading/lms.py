@@ -11,7 +11,10 @@ import (`python -m course_lib.grade ... --format canvas|moodle|gradescope|csv|js
   and https://ts.vcu.edu/askit/teaching-and-learning/canvas/faculty/grading-faculty/gradebook-action-menu-faculty/):
   the columns Student, ID, SIS User ID, SIS Login ID, Section (a student is matched by name, ID
   or SIS User ID), then one column per assignment whose header is its name; a new name creates
-  a new assignment; a row "Points Possible" under the header, as Canvas's own export has it.
+  a new assignment; a row "Points Possible" under the header, as Canvas's own export has it; a
+  blank score (a missing student) leaves the grade as it is. ID is the roster's id; SIS User ID,
+  SIS Login ID and Section are copied from roster columns of those names when it has them (a
+  Canvas export used as roster: `--roster-columns "id=ID,name=Student,email=SIS Login ID"`).
 - moodle: Moodle's grade import CSV (https://docs.moodle.org/311/en/Grade_import): a header row,
   one row per user; the teacher maps a user column ("Email address" to useremail, or "ID number"
   to useridnumber) and each grade column to a grade item; a feedback column can be mapped too.
@@ -178,9 +181,9 @@ def canvas_text(rows: list, assignment: str) -> str:
             [
                 _cell(r.student.get("name", "")),
                 _cell(r.student.get("id", "")),
-                _cell(r.student.get("sis_id", "")),
-                _cell(r.student.get("login", "") or r.student.get("email", "")),
-                _cell(r.student.get("section", "")),
+                _cell(r.student.get("SIS User ID", "")),
+                _cell(r.student.get("SIS Login ID", "")),
+                _cell(r.student.get("Section", "")),
                 number(r.score) if r.status != "missing" else "",
             ]
         )

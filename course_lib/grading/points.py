@@ -24,7 +24,10 @@ from pathlib import Path
 from course_lib.grading.check import STATUSES
 from course_lib.grading.exercise import Exercise
 
-__all__ = ["STATUSES", "exercise_order", "missing_status", "number", "points_of", "score_of"]
+__all__ = [
+    "STATUSES", "exercise_order", "missing_status", "number", "points_of", "record_result",
+    "score_of",
+]
 
 EXERCISE_NOTEBOOKS = Path(__file__).resolve().parents[2] / "exercises"
 
@@ -108,3 +111,14 @@ def missing_status(name: str, raw: bytes | None, cell_errors: list[str], ran_out
     if ran_out:
         return "timed out"
     return "crashed" if numbers else "not attempted"
+
+
+def record_result(row, exercise: Exercise, result) -> None:
+    """Put a `Result` (from `judge`) in a gradebook row: points, fraction, status, feedback."""
+    row.points[exercise.id] = points_of(exercise)
+    row.scores[exercise.id] = score_of(exercise, result.fraction)
+    row.fractions[exercise.id] = result.fraction
+    row.statuses[exercise.id] = result.status
+    row.messages[exercise.id] = result.message
+    row.hints[exercise.id] = result.hint
+    row.mistakes[exercise.id] = result.mistake
