@@ -102,6 +102,7 @@ class Submission:
     student: dict[str, str] = field(default_factory=dict)  # id, name, email (with a roster)
     sha256: str = ""
     mtime: float = 0.0  # the file's modification time (the newest of a student's counts)
+    fingerprint: str = ""  # a hash of the learner's own code (`course_lib.grading.roster`)
     similar: list[str] = field(default_factory=list)  # identical submissions (with a roster)
 
     @property
@@ -812,11 +813,9 @@ def grade_paths(
     by_chapter = {c: exercise_order(exercises_of(c)) for c in sorted(set(graded_on)) if c}
     ids = [e.id for exercises in by_chapter.values() for e in exercises]
     templates = {c: identity.template_cells(c) for c in by_chapter}
-    groups = identity.flag_identical(
-        [row for row, _, _ in loaded],
-        [identity.fingerprint(nb, templates.get(t, set())) for (_, _, nb), t in
-         zip(loaded, graded_on, strict=True)],
-    )
+    for (row, _, nb), target in zip(loaded, graded_on, strict=True):
+        row.fingerprint = identity.fingerprint(nb, templates.get(target, set()))
+    groups = identity.flag_identical([row for row, _, _ in loaded])
     if groups:
         echo(f"identical submissions: {groups} group(s), flagged in the gradebook")
     reused = shards.previous_rows(previous)

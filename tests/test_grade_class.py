@@ -304,14 +304,13 @@ def test_identical_submissions_are_flagged_not_penalised():
 
     answer = "def step(x):\n    return (x >= 0).to(x.dtype)\n"
     same = "def step(x):  # mine\n\n    return (x >= 0).to(x.dtype)"
-    rows = [Submission(n, sha256=h) for n, h in
-            (("a", "h1"), ("b", "h2"), ("c", "h3"), ("d", "h4"), ("e", "h4"))]
-    prints = [roster.fingerprint(nb(answer), template), roster.fingerprint(nb(same), template),
-              roster.fingerprint(nb("def step(x):\n    raise NotImplementedError"), template),
-              roster.fingerprint(nb("def step(x):\n    raise NotImplementedError"), template),
-              roster.fingerprint(nb("def step(x):\n    raise NotImplementedError"), template)]
+    stub = "def step(x):\n    raise NotImplementedError"
+    prints = [roster.fingerprint(nb(c), template) for c in (answer, same, stub, stub, stub)]
+    rows = [Submission(n, sha256=h, fingerprint=f) for n, h, f in
+            zip("abcde", ("h1", "h2", "h3", "h4", "h4"), prints)]
     assert prints[2] == "" and prints[0] == prints[1]  # untouched: nothing of their own
-    assert roster.flag_identical(rows, prints) == 2
+    assert roster.flag_identical(rows) == 2
+    assert roster.flag_identical(rows) == 2 and rows[0].flag.count("cell for cell") == 1
     assert "the same code, cell for cell, as b" in rows[0].flag and rows[0].similar == ["b"]
     assert rows[2].flag == "" and "byte-identical to e" in rows[3].flag
     assert rows[0].scores == {}  # flagged only

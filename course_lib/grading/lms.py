@@ -121,6 +121,8 @@ def record(r: Any) -> dict:
         "seconds": r.seconds,
         "peak_memory_mb": r.peak_memory_mb,
         "sha256": r.sha256,
+        "fingerprint": r.fingerprint,
+        "mtime": r.mtime,
         "similar": list(r.similar),
     }
 
@@ -148,6 +150,8 @@ def row_from_record(data: dict) -> Any:
         status=data.get("status", "graded"),
         student=dict(data.get("student") or {}),
         sha256=data.get("sha256", ""),
+        fingerprint=data.get("fingerprint", ""),
+        mtime=data.get("mtime", 0.0),
         similar=list(data.get("similar", [])),
     )
     for i, e in exercises.items():

@@ -140,6 +140,7 @@ def merge_main(argv: list[str]) -> int:
                 parser.error(f"{row.submission} is in both {seen[row.submission]} and {path}")
             seen[row.submission] = path
         rows += loaded
+    roster.flag_identical(rows)  # across the shards
     main = [r for r in rows if r.status != "ignored"]
     ignored = [r for r in rows if r.status == "ignored"]
     merged = sorted(main, key=shards.order_key) + sorted(ignored, key=shards.order_key)

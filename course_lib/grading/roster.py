@@ -168,14 +168,22 @@ def fingerprint(nb: dict | None, template: set[str]) -> str:
     return hashlib.sha256("\n\x00\n".join(own).encode()).hexdigest()
 
 
-def flag_identical(rows: list, fingerprints: list[str]) -> int:
-    """Flag rows with the same bytes or the same own code; return the number of groups."""
+IDENTICAL = ("byte-identical to ", "the same code, cell for cell, as ")
+
+
+def flag_identical(rows: list) -> int:
+    """Flag rows with the same bytes (`sha256`) or the same own code (`fingerprint`), anew
+    (earlier such notes are replaced: `merge` flags across shards); return the number of groups."""
     groups: dict[tuple[str, str], list] = defaultdict(list)
-    for row, print_ in zip(rows, fingerprints):
+    for row in rows:
+        notes = [n for n in row.flag.split("; ") if n and not n.startswith(IDENTICAL)]
+        row.flag, row.similar = "; ".join(notes), []
+        if row.status in ("ignored", "missing"):
+            continue
         if row.sha256:
             groups[("bytes", row.sha256)].append(row)
-        if print_:
-            groups[("code", print_)].append(row)
+        if row.fingerprint:
+            groups[("code", row.fingerprint)].append(row)
     flagged = 0
     seen_bytes: set[frozenset] = set()
     for (kind, _), members in groups.items():
@@ -187,11 +195,11 @@ def flag_identical(rows: list, fingerprints: list[str]) -> int:
         if kind == "bytes":
             seen_bytes.add(names)
         flagged += 1
-        what = "byte-identical to" if kind == "bytes" else "the same code, cell for cell, as"
+        what = IDENTICAL[0] if kind == "bytes" else IDENTICAL[1]
         for row in members:
             others = sorted(n for n in names if n != row.submission)
             row.similar = sorted(set(row.similar) | set(others))
-            note = f"{what} {', '.join(_short(o) for o in others)} (check; not penalised)"
+            note = f"{what}{', '.join(_short(o) for o in others)} (check; not penalised)"
             row.flag = f"{row.flag}; {note}" if row.flag else note
     return flagged
 
