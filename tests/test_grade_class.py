@@ -12,7 +12,6 @@ import inspect
 import io
 import json
 import re
-from pathlib import Path
 
 import pytest
 from scipy.stats import pointbiserialr
@@ -20,7 +19,7 @@ from scipy.stats import pointbiserialr
 from class_helpers import CHAPTER, expected_counts, synthetic_class
 from course_lib.grade import Submission
 from course_lib.grading import exercises_of, get, grade_solution, lms, report, roster
-from course_lib.grading.feedback import page, write_all
+from course_lib.grading.feedback import write_all
 from course_lib.grading.local import grade_cells
 from grade_helpers import ROOT
 

@@ -44,8 +44,10 @@ class CellClock:
     def cell(self) -> Iterator[float]:
         """Run one cell with what is left of the budget (at least `GRACE` seconds)."""
         limit = max(self.left(), GRACE)
-        usable = math.isfinite(limit) and threading.current_thread() is threading.main_thread() and hasattr(
-            signal, "setitimer"
+        usable = (
+            math.isfinite(limit)
+            and threading.current_thread() is threading.main_thread()
+            and hasattr(signal, "setitimer")
         )
         if not usable:
             yield limit

@@ -97,8 +97,8 @@ def missing_status(name: str, raw: bytes | None, cell_errors: list[str], ran_out
         cells = code_cells(raw)[0] if raw is not None else []
     except ValueError:
         cells = []
-    defines = re.compile(rf"^\s*(?:async\s+def|def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=",
-                         re.M)
+    word = re.escape(name)
+    defines = re.compile(rf"^\s*(?:async\s+def|def|class)\s+{word}\b|^{word}\s*=", re.M)
     numbers = {n for n, source in cells if defines.search(source)}
     failed = {}
     for error in cell_errors:

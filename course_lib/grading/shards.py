@@ -7,7 +7,8 @@ slices on N machines. `python -m course_lib.grade merge shard*.json --json all.j
 ...] [--format ...]` joins their JSON gradebooks into one, in the order one run would give: the
 roster's (with its missing students), else by file name. `--previous gradebook.json` reuses the
 rows of submissions whose content hash (SHA-256 of the file) and exercises are unchanged instead
-of running them again (rows that had an error, a time limit say, are graded again). Used by `python -m course_lib.grade`.
+of running them again (rows that had an error, a time limit say, are graded again).
+Used by `python -m course_lib.grade`.
 """
 
 from __future__ import annotations
