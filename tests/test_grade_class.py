@@ -313,3 +313,39 @@ def test_identical_submissions_are_flagged_not_penalised():
     assert "the same code, cell for cell, as b" in rows[0].flag and rows[0].similar == ["b"]
     assert rows[2].flag == "" and "byte-identical to e" in rows[3].flag
     assert rows[0].scores == {}  # flagged only
+
+
+def test_points_are_declared_per_exercise_and_scale_the_fraction():
+    from dataclasses import replace
+
+    from course_lib.grading.points import number, score_of
+
+    double = replace(get("activations.step"), points=2)
+    assert score_of(double, 0.8) == 1.6 and score_of(double, 1 / 3) == 0.6667
+    assert number(3.0) == "3" and number(0.66666) == "0.6667" and number(None) == ""
+    with pytest.raises(ValueError, match="points must be a positive number"):
+        replace(get("activations.step"), points=0)
+
+
+def test_a_cell_past_the_budget_is_stopped_and_the_next_cells_run():
+    import json as _json
+    import time
+
+    from course_lib.grading.points import missing_status
+    from course_lib.grading.sandbox import _run_notebook
+
+    cells = ["def early():\n    return 1",
+             "while True:\n    try:\n        pass\n    except BaseException:\n        pass",
+             "def late():\n    return 2",
+             "import time\ntime.sleep(60)\ndef never():\n    return 3"]
+    raw = _json.dumps({"cells": [{"cell_type": "code", "source": c} for c in cells]}).encode()
+    namespace: dict = {}
+    started = time.monotonic()
+    problems = _run_notebook(raw, namespace, budget=1.0)
+    assert time.monotonic() - started < 10  # the swallowed stop comes back every half second
+    assert namespace["early"]() == 1 and namespace["late"]() == 2 and "never" not in namespace
+    assert [p.split(":")[0] for p in problems] == ["code cell 2", "code cell 4"]
+    assert all("time limit" in p for p in problems)
+    assert missing_status("never", raw, problems, False) == "timed out"
+    assert missing_status("absent", raw, problems, False) == "not attempted"
+    assert missing_status("absent", raw, problems, True) == "timed out"

@@ -73,6 +73,8 @@ def class_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> 
         parser.error(str(exc))
     except Exception as exc:  # re.error
         parser.error(f"--match: {exc}")
+    if args.format in ("canvas", "moodle") and not args.roster and hasattr(args, "shard"):
+        parser.error(f"--format {args.format} needs --roster: the LMS matches rows by student")
     if args.format and not args.output:
         parser.error("--format needs --output (a file; for gradescope a folder or a .json)")
     if options.get("shard") and options.get("roster") and args.format in ("canvas", "moodle"):
@@ -98,7 +100,10 @@ def write_outputs(args: argparse.Namespace, rows: list, echo: Any = print) -> li
     ids = list(dict.fromkeys(i for r in rows if r.status != "ignored" for i in r.scores))
     written: list[Path] = []
     if args.format:
-        written += lms.write(args.format, rows, ids, args.output, _assignment(args, rows))
+        try:
+            written += lms.write(args.format, rows, ids, args.output, _assignment(args, rows))
+        except ValueError as exc:
+            raise SystemExit(f"error: {exc}") from None
         echo(f"wrote {args.format} gradebook: {args.output}")
     if args.feedback:
         from course_lib.grading import feedback
