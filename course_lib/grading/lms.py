@@ -2,7 +2,7 @@
 import (`python -m course_lib.grade ... --format canvas|moodle|gradescope|csv|json`).
 
 - csv: one row per submission (or roster student): identity, status, total, then per exercise in
-  notebook order its points and its status, error, isolation.
+  notebook order its points and its status, error, the isolation in a few words.
 - json: the same with each exercise's feedback, fraction, hint and known mistake, the cells that
   raised, time, memory and the content hash: everything `merge` needs to rebuild the rows.
 - canvas: Canvas's gradebook import CSV. Its documented layout (Canvas guide "How do I import
@@ -55,6 +55,23 @@ def _graded(row: Any) -> bool:
     return row.status not in ("ignored",)
 
 
+def short_isolation(description: str) -> str:
+    """The CSV's isolation cell: the sandbox in a few words (the JSON keeps the whole text)."""
+    if not description:
+        return ""
+    parts = [
+        "bubblewrap" if description.startswith("bubblewrap") else "process (NOT isolated)"
+        if "NOT isolated" in description else description.split(";")[0][:40],
+    ]
+    if "own PID" in description:
+        parts.append("own PID namespaces")
+    elif "no namespaces" in description:
+        parts.append("no namespaces")
+    version = re.search(r"cgroup v\d", description)
+    parts.append(version.group(0) if version else "rlimits" if "rlimit" in description else "")
+    return "; ".join(p for p in parts if p)
+
+
 def _score(row: Any) -> str:
     return "" if row.status == "ignored" else number(row.score)
 
@@ -87,7 +104,7 @@ def csv_text(rows: list, ids: list[str]) -> str:
                 "" if r.status == "ignored" else number(r.max_score),
                 *cells,
                 _cell(r.error),
-                _cell(r.isolation),
+                _cell(short_isolation(r.isolation)),
             ]
         )
     return buffer.getvalue()
