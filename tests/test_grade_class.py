@@ -349,3 +349,9 @@ def test_a_cell_past_the_budget_is_stopped_and_the_next_cells_run():
     assert missing_status("never", raw, problems, False) == "timed out"
     assert missing_status("absent", raw, problems, False) == "not attempted"
     assert missing_status("absent", raw, problems, True) == "timed out"
+
+
+def test_the_gradescope_scripts_call_the_entry_point():
+    run = (ROOT / "tools" / "gradescope" / "run_autograder").read_text()
+    assert run.startswith("#!/usr/bin/env bash") and "course_lib.grading.gradescope" in run
+    assert (ROOT / "tools" / "gradescope" / "run_autograder").stat().st_mode & 0o111

@@ -2,7 +2,8 @@
 
 Gradescope's autograder (https://gradescope-autograders.readthedocs.io/en/latest/specs/) unpacks
 the student's files in /autograder/submission, runs the script /autograder/run_autograder, and
-reads /autograder/results/results.json. This module is that script's body: it grades the
+reads /autograder/results/results.json. This module is that script's body (the scripts are in
+`tools/gradescope/`: `setup.sh`, `run_autograder`): it grades the
 notebook(s) of the submission folder with the instructor's grader (the same sandbox, judging and
 partial credit as `python -m course_lib.grade`; where bubblewrap cannot run in the container the
 submission runs as a plain process, said in the output) and writes results.json
