@@ -73,9 +73,10 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=300)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--shards", type=int, default=2)
+    parser.add_argument("--keep", type=Path, help="work in this (new) folder and keep it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
-        base = Path(tmp)
+        base = args.keep or Path(tmp)
         folder = base / "class"
         roster = write_class(folder, args.submissions)
         common = [str(folder), "--roster", str(roster), "--jobs", str(args.jobs)]

@@ -841,7 +841,8 @@ def grade_paths(
         exercises = by_chapter.get(target, [])
         row.set_exercises(exercises)
         if row.chapter and expected and row.chapter != expected:
-            row.flag = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
+            note = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
+            row.flag = f"{note}; {row.flag}" if row.flag else note
         if not target and not row.error:
             row.error = "cannot tell which chapter's exercises this notebook holds: pass --chapter"
         if row.error:

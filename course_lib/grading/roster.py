@@ -186,7 +186,10 @@ def flag_identical(rows: list) -> int:
             groups[("code", row.fingerprint)].append(row)
     flagged = 0
     seen_bytes: set[frozenset] = set()
-    for (kind, _), members in groups.items():
+    # the same notes whatever the order of the rows (one run, or shards merged)
+    ordered = sorted(groups.items(), key=lambda g: (g[0][0] != "bytes", sorted(
+        r.submission for r in g[1])))
+    for (kind, _), members in ordered:
         if len(members) < 2:
             continue
         names = frozenset(r.submission for r in members)
