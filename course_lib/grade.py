@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
-import csv
 import hashlib
 import io
 import json
@@ -78,27 +77,51 @@ class Settings:
 
 @dataclass
 class Submission:
-    """One graded submission: a row of the gradebook."""
+    """One graded submission: a row of the gradebook.
+
+    `scores` holds the points earned per exercise id (partial credit), `points` what each is
+    worth, `statuses` its status (`course_lib.grading.points`); `status` is the row's own:
+    "graded", "unreadable", "ignored" (not a notebook) or "missing" (a roster student without a
+    submission)."""
 
     submission: str
     chapter: str = ""  # the chapter the notebook itself names ("" if none)
     flag: str = ""
-    scores: dict[str, int] = field(default_factory=dict)
+    scores: dict[str, float] = field(default_factory=dict)
     messages: dict[str, str] = field(default_factory=dict)
     error: str = ""
     cell_errors: list[str] = field(default_factory=list)
     isolation: str = ""
     seconds: float = 0.0
     peak_memory_mb: float | None = None
-    sha256: str = ""  # of the notebook file: a rerun keeps the row while it is unchanged
+    points: dict[str, float] = field(default_factory=dict)
+    statuses: dict[str, str] = field(default_factory=dict)
+    fractions: dict[str, float] = field(default_factory=dict)
+    hints: dict[str, str] = field(default_factory=dict)
+    mistakes: dict[str, str] = field(default_factory=dict)
+    status: str = "graded"
+    student: dict[str, str] = field(default_factory=dict)  # id, name, email (with a roster)
+    sha256: str = ""
+    mtime: float = 0.0  # the file's modification time (the newest of a student's counts)
+    fingerprint: str = ""  # a hash of the learner's own code (`course_lib.grading.roster`)
+    similar: list[str] = field(default_factory=list)  # identical submissions (with a roster)
 
     @property
-    def score(self) -> int:
-        return sum(self.scores.values())
+    def score(self) -> float:
+        return round(sum(self.scores.values()), 4)
 
     @property
-    def max_score(self) -> int:
-        return len(self.scores)
+    def max_score(self) -> float:
+        return round(sum(self.points.get(i, 1.0) for i in self.scores), 4)
+
+    def set_exercises(self, exercises: list) -> None:
+        """Every exercise at 0 points, not attempted (what judging then fills in)."""
+        from course_lib.grading.points import points_of
+
+        self.scores = {e.id: 0 for e in exercises}
+        self.points = {e.id: points_of(e) for e in exercises}
+        self.statuses = {e.id: "not attempted" for e in exercises}
+        self.fractions = {e.id: 0.0 for e in exercises}
 
 
 # ---- the class folder ----------------------------------------------------------------------
@@ -623,8 +646,19 @@ def _changed_argument(case: Any, after: Any) -> int | None:
     return None
 
 
-def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -> None:
+def _judge(
+    row: Submission,
+    exercises: list,
+    meta: dict,
+    entries: list[bytes],
+    raw: bytes | None = None,
+    ran_out: bool = False,
+) -> None:
+    """Judge the outcomes the sandbox sent back; an exercise with no entry (the notebook's time
+    ran out first, `ran_out`) scores 0, timed out."""
     import torch
+
+    from course_lib.grading.points import missing_status, record_result
 
     import importlib
 
@@ -636,6 +670,14 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         dtype = torch.float32
     for index, exercise in enumerate(exercises):
+        row.points[exercise.id] = float(exercise.points)
+        row.scores.setdefault(exercise.id, 0)
+        if index >= len(entries) and ran_out:
+            row.statuses[exercise.id] = "timed out"
+            row.messages[exercise.id] = (
+                f"✘ {exercise.id}: not graded: the notebook's time ran out before it was run"
+            )
+            continue
         try:
             entry = (
                 torch.load(io.BytesIO(entries[index]), weights_only=True)
@@ -652,9 +694,13 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
             row.messages[exercise.id] = missing + (
                 f" ({row.cell_errors[0]})" if row.cell_errors else ""
             )
+            row.statuses[exercise.id] = missing_status(
+                exercise.name, raw, row.cell_errors, ran_out
+            )
             continue
         if entry.get("problem"):
             row.messages[exercise.id] = f"✘ {exercise.id}: {str(entry['problem'])[:300]}"
+            row.statuses[exercise.id] = "crashed"
             continue
         try:
             returned = list(entry.get("outcomes", []))
@@ -699,9 +745,9 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
             row.messages[exercise.id] = (
                 f"✘ {exercise.id}: its results could not be judged ({type(exc).__name__})"
             )
+            row.statuses[exercise.id] = "crashed"
             continue
-        row.scores[exercise.id] = int(result.passed)
-        row.messages[exercise.id] = result.message
+        record_result(row, exercise, result)
 
 
 def _describe_end(status: dict, timeout: float) -> str:
@@ -739,14 +785,21 @@ def grade_one(sandbox: Sandbox, row: Submission, raw: bytes, exercises: list) ->
     errors = meta.get("cell_errors", [])
     row.cell_errors = [str(e)[:300] for e in errors[:10]] if isinstance(errors, list) else []
     unreadable = next((e for e in row.cell_errors if e.startswith("not a readable notebook")), "")
-    if end and len(frames) < len(exercises) + 1:
-        row.error = end
-        return
     if unreadable:
-        row.error = unreadable
+        row.error, row.status = unreadable, "unreadable"
         return
-    _judge(row, exercises, meta, frames[1:])
-    row.error = end
+    if end and not frames:
+        row.error = end
+        row.statuses = {e.id: "timed out" if "time limit" in end else "crashed" for e in exercises}
+        return
+    # judged as far as it got: a notebook stopped halfway keeps the marks of what it returned
+    ran_out = len(frames) < len(exercises) + 1
+    _judge(row, exercises, meta, frames[1:], raw, ran_out and "time limit" in end)
+    if ran_out and "time limit" not in end:
+        for exercise in exercises[len(frames) - 1 :]:
+            row.statuses[exercise.id] = "crashed"
+    stopped = next((e for e in row.cell_errors if "time limit" in e), "")
+    row.error = end or stopped
 
 
 # ---- gradebooks ------------------------------------------------------------------------------
@@ -780,51 +833,15 @@ def write_gradebooks(
     json_path: Path | None,
     ids: list[str] | None = None,
 ) -> None:
-    """CSV: submission, chapter, flag, score, max_score, one 1/0 column per exercise id, error,
-    isolation. JSON: the same with each exercise's feedback, the cells that raised, the time and
-    the peak memory. Each file is replaced whole (written aside, then renamed)."""
-    ids = ids if ids is not None else sorted({i for r in rows for i in r.scores})
+    """CSV and JSON gradebooks (`course_lib.grading.lms`: columns, records); each file is
+    replaced whole (written aside, then renamed)."""
+    from course_lib.grading import lms
+
+    ids = ids if ids is not None else list(dict.fromkeys(i for r in rows for i in r.scores))
     if csv_path:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(
-            ["submission", "chapter", "flag", "score", "max_score", *ids, "error", "isolation"]
-        )
-        for r in rows:
-            writer.writerow(
-                [
-                    _cell(r.submission),
-                    _cell(r.chapter),
-                    _cell(r.flag),
-                    r.score,
-                    r.max_score,
-                    *(r.scores.get(i, "") for i in ids),
-                    _cell(r.error),
-                    _cell(r.isolation),
-                ]
-            )
-        _write_atomically(csv_path, buffer.getvalue())
+        _write_atomically(csv_path, lms.csv_text(rows, ids))
     if json_path:
-        records = [
-            {
-                "submission": r.submission,
-                "chapter": r.chapter,
-                "flag": r.flag,
-                "score": r.score,
-                "max_score": r.max_score,
-                "exercises": {
-                    i: {"score": s, "message": r.messages.get(i, "")} for i, s in r.scores.items()
-                },
-                "error": r.error,
-                "cell_errors": r.cell_errors,
-                "isolation": r.isolation,
-                "seconds": r.seconds,
-                "peak_memory_mb": r.peak_memory_mb,
-                "sha256": r.sha256,
-            }
-            for r in rows
-        ]
-        _write_atomically(json_path, json.dumps(records, indent=1, ensure_ascii=False) + "\n")
+        _write_atomically(json_path, lms.json_text(rows))
 
 
 # ---- the whole run ---------------------------------------------------------------------------
@@ -842,14 +859,10 @@ def _expected_chapter(
     return sorted(c for c, n in named.items() if n == best)[0]
 
 
-_RETRIED = ("the sandbox", "the bubblewrap sandbox", "the process sandbox", "could not be graded")
-
-
-def _previous_rows(csv_path: Path | None, json_path: Path | None, force: bool) -> dict:
-    """The rows of the previous run's JSON gradebook by submission (none with `force`); refuses a
-    CSV gradebook that would be overwritten with nothing to resume from."""
-    if force:
-        return {}
+def _resumed_gradebook(csv_path: Path | None, json_path: Path | None) -> Path | None:
+    """The `json_path` gradebook a rerun resumes from (`--previous` by default), if it exists;
+    refuses a file that is not one, and a CSV gradebook that would be overwritten with nothing
+    to resume from."""
     if json_path and json_path.exists():
         try:
             records = json.loads(json_path.read_text(encoding="utf-8"))
@@ -859,47 +872,13 @@ def _previous_rows(csv_path: Path | None, json_path: Path | None, force: bool) -
                 f"error: --json {display_name(json_path)} is not a gradebook of this grader: "
                 "move it away, or pass --force to overwrite it"
             ) from None
-        return {
-            r["submission"]: r
-            for r in records
-            if isinstance(r, dict) and isinstance(r.get("submission"), str)
-        }
+        return json_path
     if csv_path and csv_path.exists():
         raise SystemExit(
             f"error: --csv {display_name(csv_path)} exists and there is no --json gradebook to "
             "resume from: pass the previous run's --json too, or --force to overwrite it"
         )
-    return {}
-
-
-def _kept(record: dict | None, row: Submission) -> Submission | None:
-    """The previous run's row, if its notebook is unchanged (same SHA-256), it was graded on the
-    same exercises and it did not fail for a reason of the grader's (then it is graded again)."""
-    try:
-        if (
-            record is None
-            or not row.sha256
-            or record.get("sha256") != row.sha256
-            or sorted(record["exercises"]) != sorted(row.scores)
-            or str(record.get("error", "")).startswith(_RETRIED)
-        ):
-            return None
-        exercises = record["exercises"]
-        return Submission(
-            row.submission,
-            chapter=row.chapter,
-            flag=row.flag,
-            scores={i: int(exercises[i]["score"]) for i in row.scores},
-            messages={i: str(exercises[i].get("message", "")) for i in row.scores},
-            error=str(record.get("error", "")),
-            cell_errors=[str(e) for e in record.get("cell_errors", [])],
-            isolation=str(record.get("isolation", "")),
-            seconds=float(record.get("seconds") or 0.0),
-            peak_memory_mb=record.get("peak_memory_mb"),
-            sha256=row.sha256,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return None
+    return None
 
 
 def grade_paths(
@@ -911,6 +890,10 @@ def grade_paths(
     json_path: Path | None = None,
     echo: Any = print,
     force: bool = False,
+    roster: list[dict] | None = None,
+    match: str | None = None,
+    shard: tuple[int, int] | None = None,
+    previous: Path | None = None,
 ) -> list[Submission]:
     """Grade every notebook under `paths`; write the gradebooks after each row; return the rows.
 
@@ -920,8 +903,11 @@ def grade_paths(
 
     Each notebook is graded on `chapter` if given, else on the chapter it names (else the class's:
     the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is
-    flagged."""
+    flagged. With a `roster` (`course_lib.grading.roster`) the rows follow it, one per student;
+    `shard` (K, N) grades one slice, `previous` reuses unchanged rows
+    (`course_lib.grading.shards`)."""
     from course_lib.grading import chapters, exercises_of
+    from course_lib.grading.points import number
 
     if chapter and chapter not in chapters():
         raise SystemExit(f"error: --chapter {chapter!r}: chapters with exercises: {chapters()}")
@@ -936,10 +922,30 @@ def grade_paths(
             )
         )
 
+    from course_lib.grading.points import exercise_order
+
+    from course_lib.grading import roster as identity
+    from course_lib.grading import shards
+
     loaded = []  # (row, raw bytes or None, notebook or None)
-    ignored: list[Path] = []
-    for path in _submissions(paths, ignored):
+    ignored: list[Submission] = []
+    hidden: list[Path] = []
+    named = {Path(p) for p in paths}
+    folders = [Path(p) for p in paths if Path(p).is_dir()]
+    for path in _submissions(paths, hidden):
+        relative = next(
+            (display_name(path.relative_to(f)) for f in folders if path.is_relative_to(f)),
+            display_name(Path(path.name)),
+        )
+        if not shards.in_shard(relative, shard):
+            continue
         row = Submission(display_name(path))
+        with contextlib.suppress(OSError):
+            row.mtime = path.lstat().st_mtime
+        if path not in named and path.suffix.lower() != ".ipynb":  # found in a folder
+            row.status, row.error = "ignored", "not a notebook (.ipynb): not graded"
+            ignored.append(row)
+            continue
         raw, problem = _read_submission(path)
         nb = None
         if raw is not None:
@@ -948,17 +954,32 @@ def grade_paths(
         if raw is not None:
             nb, problem = _notebook(raw)
         row.error = problem
+        if problem:
+            row.status = "unreadable"
         if nb is not None:
             row.chapter = notebook_chapter(nb)
+        if roster is not None:
+            found = identity.match(relative, nb, roster, match)
+            identity.attribute(row, found)
         loaded.append((row, raw, nb))
-    for path in ignored:
+    for path in hidden:
         echo(f"ignored (hidden; rename it without the leading dot to grade it): "
              f"{display_name(path)}")
-    previous = _previous_rows(csv_path, json_path, force)
+    for row in ignored:
+        echo(f"{row.submission}: ignored ({row.error})")
+    if previous is None and not force:
+        previous = _resumed_gradebook(csv_path, json_path)
     expected = _expected_chapter(loaded, chapter)
     graded_on = [chapter or row.chapter or expected for row, _, _ in loaded]
-    by_chapter = {c: exercises_of(c) for c in sorted(set(graded_on)) if c}
-    ids = sorted(e.id for exercises in by_chapter.values() for e in exercises)
+    by_chapter = {c: exercise_order(exercises_of(c)) for c in sorted(set(graded_on)) if c}
+    ids = [e.id for exercises in by_chapter.values() for e in exercises]
+    templates = {c: identity.template_cells(c) for c in by_chapter}
+    for (row, _, nb), target in zip(loaded, graded_on, strict=True):
+        row.fingerprint = identity.fingerprint(nb, templates.get(target, set()))
+    groups = identity.flag_identical([row for row, _, _ in loaded])
+    if groups:
+        echo(f"identical submissions: {groups} group(s), flagged in the gradebook")
+    reused = shards.previous_rows(previous)
     from course_lib.grading.check import reference_outcomes
 
     for exercises in by_chapter.values():  # once, before the sandboxes compete for the cores
@@ -971,26 +992,28 @@ def grade_paths(
     def finish(index: int, row: Submission, note: str = "") -> None:
         with lock:
             done[index] = row
-            status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
+            status = f"{number(row.score)}/{number(row.max_score)}" + (
+                f"  error: {row.error}" if row.error else ""
+            )
             echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else "") + note)
-            write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+            write_gradebooks([done[i] for i in sorted(done)] + ignored, csv_path, json_path, ids)
 
     work: queue.Queue = queue.Queue()
     for index, ((row, raw, _), target) in enumerate(zip(loaded, graded_on, strict=True)):
         exercises = by_chapter.get(target, [])
-        row.scores = {e.id: 0 for e in exercises}
+        row.set_exercises(exercises)
         if row.chapter and expected and row.chapter != expected:
-            row.flag = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
+            note = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
+            row.flag = f"{note}; {row.flag}" if row.flag else note
         if not target and not row.error:
             row.error = "cannot tell which chapter's exercises this notebook holds: pass --chapter"
-        kept = _kept(previous.get(row.submission), row) if not row.error else None
         if row.error:
             finish(index, row)
-        elif kept is not None:
-            finish(index, kept, "  (unchanged since the last run: kept)")
+        elif reused and shards.reuse(row, reused, ids):
+            finish(index, row)
         else:
             work.put((index, row, raw, exercises))
-    write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
+    write_gradebooks([done[i] for i in sorted(done)] + ignored, csv_path, json_path, ids)
     descriptions: list[str] = []
 
     def worker() -> None:
@@ -1042,15 +1065,39 @@ def grade_paths(
     for thread in threads:
         while thread.is_alive():
             thread.join(0.2)
-    return [done.get(i, row) for i, row in enumerate(rows)]
+    graded = [done.get(i, row) for i, row in enumerate(rows)] + ignored
+    if roster is None:
+        return graded
+    class_exercises = by_chapter.get(expected, [])
+    ordered = identity.roster_rows(
+        graded, roster, lambda student: missing_row(student, class_exercises), shard is None
+    )
+    write_gradebooks(ordered, csv_path, json_path, ids)
+    return ordered
+
+
+def missing_row(student: dict, exercises: list) -> Submission:
+    """The gradebook row of a roster student who handed nothing in."""
+    row = Submission("", status="missing", student=dict(student), error="no submission")
+    row.set_exercises(exercises)
+    for exercise in exercises:
+        row.messages[exercise.id] = f"✘ {exercise.id}: no submission"
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
+    from course_lib.grading import outputs
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return outputs.merge_main(argv[1:])
     parser = argparse.ArgumentParser(
         prog="python -m course_lib.grade",
         description="Grade exercise notebooks.",
         epilog="Example: python -m course_lib.grade submissions/ --csv gradebook.csv "
-        "--json gradebook.json --jobs 2",
+        "--json gradebook.json --jobs 2 --roster roster.csv --format canvas --output canvas.csv "
+        "--feedback feedback/ --report report.html. "
+        "Shards: python -m course_lib.grade merge shard1.json shard2.json --json all.json",
     )
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="notebooks, or folders of notebooks"
@@ -1094,6 +1141,7 @@ def main(argv: list[str] | None = None) -> int:
         help="grade every notebook again and overwrite the gradebooks (default: resume from "
         "the --json gradebook, keeping the rows of unchanged notebooks)",
     )
+    outputs.add_options(parser)
     args = parser.parse_args(argv)
 
     if args.self_test:
@@ -1126,10 +1174,13 @@ def main(argv: list[str] | None = None) -> int:
     def echo(text: str) -> None:
         print(text.encode("utf-8", "replace").decode("utf-8"), flush=True)
 
+    options = outputs.class_options(parser, args)
     started = time.monotonic()
     rows = grade_paths(
-        args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo, args.force
+        args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo,
+        force=args.force, **options,
     )
+    outputs.write_outputs(args, rows, echo)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     written = "".join(f"; wrote {display_name(p)}" for p in (args.csv, args.json) if p)
     print(

@@ -1,4 +1,5 @@
-"""What `cl.check` passes the grader passes, and what it fails the grader fails (issue 14).
+"""What `cl.check` passes the grader passes, and what it fails the grader fails (issue 14), with
+the same partial credit, status, known mistake and feedback text (issue 27).
 
 For every registered exercise (the registry grows with the chapters), the reference, each mutant
 and an alternative correct answer from `tests/alternatives/<slug>.py` are put in notebooks, one
@@ -10,14 +11,27 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from course_lib.grading import chapters, exercises_of, grade_solution, solved_source
+from course_lib.grading import chapters, exercises_of, get, grade_solution, solved_source
 from grade_helpers import ROOT, grade_args, notebook, read_gradebooks, run_grader
 
 ALTERNATIVES = ROOT / "tests" / "alternatives"
+_NUMPY_SCALAR = re.compile(r"np\.(?:float|int)\d+\(([^()]*)\)")
+
+
+def _without_values(message: str) -> str:
+    """A feedback message without its `expected:` and `got:` fields."""
+    kept, skipping = [], False
+    for line in message.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            skipping = line.strip().startswith(("expected:", "got:"))
+        if not skipping:
+            kept.append(line)
+    return "\n".join(kept)
 EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("*.ipynb"))
 
 
@@ -73,7 +87,7 @@ def _variants(chapter: str) -> dict[str, dict[str, str]]:
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("parity")
     folder = base / "class"
-    expected: dict[str, dict[str, bool]] = {}  # notebook name -> {exercise id: cl.check's verdict}
+    expected: dict[str, dict[str, object]] = {}  # notebook name -> {exercise id: cl.check's Result}
     for chapter in chapters():
         for variant, sources in _variants(chapter).items():
             name = f"{chapter}-{variant}.ipynb"
@@ -84,14 +98,14 @@ def graded(tmp_path_factory):
                 exec(source, namespace)
                 verdicts[exercise_id] = grade_solution(
                     exercise_id, namespace[exercise_id.split(".")[1]]
-                ).passed
+                )
             expected[name] = verdicts
         if (ALTERNATIVES / f"{chapter}.py").exists():
             name = f"{chapter}-alternative.ipynb"
             notebook(folder / name, (ALTERNATIVES / f"{chapter}.py").read_text(), chapter=chapter)
             module = _alternatives(chapter)
             expected[name] = {
-                e.id: grade_solution(e.id, getattr(module, e.name, None)).passed
+                e.id: grade_solution(e.id, getattr(module, e.name, None))
                 for e in exercises_of(chapter)
             }
     for path in EXERCISE_NOTEBOOKS:  # the shipped notebooks, untouched and solved
@@ -120,24 +134,62 @@ def graded(tmp_path_factory):
 
 
 def test_the_grader_and_cl_check_agree_on_every_variant(graded):
+    """The same partial credit (points x fraction), status, known mistake and feedback text."""
     disagreements = []
     for name, verdicts in graded["expected"].items():
         record = graded["records"][name]
         assert record["error"] == "", record
-        for exercise_id, passed in verdicts.items():
-            score = record["exercises"][exercise_id]["score"]
-            if score != int(passed):
-                disagreements.append(
-                    f"{name} {exercise_id}: cl.check {'passes' if passed else 'fails'} it, "
-                    f"the grader gives {score}: {record['exercises'][exercise_id]['message']}"
-                )
+        for exercise_id, result in verdicts.items():
+            got = record["exercises"][exercise_id]
+            points = get(exercise_id).points
+            wanted = {
+                "score": round(points * result.fraction, 4),
+                "fraction": result.fraction,
+                "status": result.status,
+                "mistake": result.mistake,
+                "message": result.message,
+            }
+            for key, value in wanted.items():
+                if key == "message" and _NUMPY_SCALAR.search(value):
+                    # the sandbox returns NumPy scalars as Python numbers: the values shown
+                    # differ in form (np.float64(0.5) and 0.5), the rest must not
+                    value, got = _without_values(value), dict(got, message=_without_values(
+                        got["message"]))
+                if got[key] != value:
+                    disagreements.append(
+                        f"{name} {exercise_id} {key}: cl.check {value!r}, grader {got[key]!r}"
+                    )
     assert not disagreements, "\n".join(disagreements)
 
 
 def test_references_and_alternatives_pass_and_mutants_fail(graded):
     for name, verdicts in graded["expected"].items():
         should_pass = "-reference" in name or "-alternative" in name
-        assert all(v == should_pass for v in verdicts.values()), (name, verdicts)
+        assert all(v.passed == should_pass for v in verdicts.values()), (name, verdicts)
+
+
+def test_partial_credit_is_the_share_of_cases_passed(graded):
+    """Over every mutant: some earn partial credit; a score is 0 exactly when no answered case
+    passed; the CSV shows the same points and status as the JSON."""
+    partly = 0
+    for name, verdicts in graded["expected"].items():
+        row = graded["rows"][name]
+        for exercise_id, result in verdicts.items():
+            assert 0 <= result.fraction <= 1
+            if result.passed:
+                assert result.fraction == 1 and result.status == "passed"
+            elif 0 < result.fraction:
+                partly += 1
+                assert result.status == "partly"
+                passed = result.num_cases - result.num_failed
+                assert result.fraction == pytest.approx(passed / result.num_cases)
+                assert f"({passed} of {result.num_cases} test cases passed)" in " ".join(
+                    result.message.split()
+                )
+            record = graded["records"][name]["exercises"][exercise_id]
+            assert float(row[exercise_id]) == pytest.approx(record["score"], abs=1e-4)
+            assert row[f"{exercise_id} status"] == record["status"]
+    assert partly >= 20, partly  # known mistakes often fail only some cases
 
 
 @pytest.mark.skipif(not EXERCISE_NOTEBOOKS, reason="no exercise notebooks yet")

@@ -3,6 +3,9 @@
 `collect` runs a solution on the cases (guarded: errors, time limit, modified inputs) and `judge`
 compares those outcomes with the reference's and names the known mistake they match. The two are
 separate so that the instructor's grader can collect in an isolated process and judge in its own.
+The verdict carries partial credit: the fraction of cases passed (what the gradebook multiplies by
+the exercise's points), shown on the `score:` line of the feedback, and a status (passed, partly,
+wrong, not attempted, crashed, timed out) and the known mistake matched, for the class report.
 """
 from __future__ import annotations
 
@@ -56,9 +59,16 @@ class Outcome:
     mutated: int | None = None  # index of an argument the solution changed in place
 
 
+STATUSES = ("passed", "partly", "wrong", "not attempted", "crashed", "timed out")
+
+
 @dataclass
 class Result:
-    """The verdict on one exercise: passed or not, and the feedback a learner reads."""
+    """The verdict on one exercise: passed or not, and the feedback a learner reads.
+
+    `fraction` is the partial credit (the share of cases passed; 0 when no case that the reference
+    answers was passed), `status` one of `STATUSES`, `mistake` the name of the known mistake
+    (mutant) the answer matches, if any."""
 
     id: str
     passed: bool
@@ -66,6 +76,9 @@ class Result:
     num_failed: int
     message: str
     hint: str = ""
+    fraction: float = 0.0
+    status: str = "wrong"
+    mistake: str = ""
 
     def __str__(self) -> str:
         return self.message
@@ -335,18 +348,48 @@ def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
     return ""
 
 
+def mistake_name(exercise: Exercise, index: int) -> str:
+    """The name of a known mistake in reports: its function's name without the leading _."""
+    return getattr(exercise.mutants[index].fn, "__name__", f"mistake{index}").lstrip("_")
+
+
 def _hint(
     exercise: Exercise, outcomes: Sequence[Outcome], case: Case, got: Outcome
-) -> tuple[str, str]:
-    """(label, hint): a known mistake's own hint, a shape hint, or the exercise's general hint."""
+) -> tuple[str, str, str]:
+    """(label, hint, mistake): a known mistake's own hint and name, a shape hint, or the
+    exercise's general hint."""
     for index, mutant in enumerate(exercise.mutants):
         if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise):
-            return "hint", mutant.hint
+            return "hint", mutant.hint, mistake_name(exercise, index)
     if got.status == "error" and (hint := shape_hint(exercise, case, got.error)):
-        return "hint", hint
+        return "hint", hint, ""
     if exercise.hint:  # not a diagnosis of this answer: say so
-        return "advice", f"No known mistake matches your answer. In general: {exercise.hint}"
-    return "", ""
+        return "advice", f"No known mistake matches your answer. In general: {exercise.hint}", ""
+    return "", "", ""
+
+
+def _credit(expected: Sequence[Outcome], failed: set[int]) -> float:
+    """The share of cases passed; 0 when none of the cases the reference answers passed (raising
+    on every input earns nothing for the inputs that should raise)."""
+    n = len(expected)
+    answered = [i for i, e in enumerate(expected) if e.status == "ok"]
+    if answered and all(i in failed for i in answered):
+        return 0.0
+    return (n - len(failed)) / n if n else 0.0
+
+
+def _status(fraction: float, failures: list) -> str:
+    if not failures:
+        return "passed"
+    if failures[0][2].status == "not_implemented":
+        return "not attempted"
+    if fraction > 0:
+        return "partly"
+    if any(f[2].status == "timeout" for f in failures):
+        return "timed out"
+    if all(f[2].status == "error" for f in failures):
+        return "crashed"
+    return "wrong"
 
 
 def _show_expected(exp: Outcome) -> str:
@@ -371,7 +414,7 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     the gradient is further off than the output, and a hint: the known mistake's own, one naming
     the dimension of a shape error, or the exercise's general advice, labelled as such."""
     cases, expected = reference_outcomes(exercise)
-    failures = []
+    failures, failed = [], set()
     for i, case in enumerate(cases):
         if i < len(outcomes):
             got = outcomes[i]
@@ -381,18 +424,22 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
             problem = got.error
         if problem:
             failures.append((case, expected[i], got, problem))
+            failed.add(i)
     n = len(cases)
     if not failures:
-        return Result(exercise.id, True, n, 0, f"✔ {exercise.id}: passed all {n} test cases.")
+        return Result(exercise.id, True, n, 0, f"✔ {exercise.id}: passed all {n} test cases.",
+                      fraction=1.0, status="passed")
     if failures[0][2].status == "not_implemented":
         text = (
             f"✘ {exercise.id}: not implemented yet. Replace `raise NotImplementedError` in "
             f"`{exercise.name}` with your code, then run this check again ({n} test cases wait)."
         )
-        return Result(exercise.id, False, n, len(failures), "\n".join(_wrap(text)))
+        return Result(exercise.id, False, n, len(failures), "\n".join(_wrap(text)),
+                      status="not attempted")
+    fraction = _credit(expected, failed)
     # the first of the most telling failures
     case, exp, got, problem = max(failures, key=lambda f: _telling(exercise, f))
-    label, hint = _hint(exercise, outcomes, case, got)
+    label, hint, mistake = _hint(exercise, outcomes, case, got)
     which = "; the most telling:" if len(failures) > 1 else ":"
     lines = _wrap(f"✘ {exercise.id}: failed {len(failures)} of {n} test cases{which}")
     names = _part_names(exercise)
@@ -426,7 +473,18 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
         lines += _field("note", note)
     if hint:
         lines += _field(label, hint)
-    return Result(exercise.id, False, n, len(failures), "\n".join(lines), hint)
+    lines += _field("score", score_text(fraction, n, len(failures)))
+    return Result(exercise.id, False, n, len(failures), "\n".join(lines), hint, fraction,
+                  _status(fraction, failures), mistake)
+
+
+def score_text(fraction: float, num_cases: int, num_failed: int) -> str:
+    """The partial credit as the learner and the gradebook both read it."""
+    passed = num_cases - num_failed
+    text = f"{fraction:.2f} of the points ({passed} of {num_cases} test cases passed)"
+    if passed and fraction == 0:
+        text += "; none of the cases with an answer passed"
+    return text
 
 
 def grade_solution(exercise_id: str, candidate: Any) -> Result:
@@ -461,6 +519,7 @@ def grade_solution(exercise_id: str, candidate: Any) -> Result:
             0,
             0,
             f"✘ {exercise.id}: could not be checked ({_describe_error(exc)})",
+            status="crashed",
         )
 
 

@@ -99,7 +99,8 @@ class Exercise:
 
     `run(solution, case)` turns a solution and a case into the value that is compared (default
     `call`; `call_with_grad` to compare gradients too). `rtol`/`atol` are the tolerances of
-    `torch.testing.assert_close`. `timeout` bounds each case, in seconds.
+    `torch.testing.assert_close`. `timeout` bounds each case, in seconds. `points` is what the
+    exercise is worth in the gradebook (partial credit: the fraction of cases passed).
     """
 
     id: str
@@ -112,10 +113,13 @@ class Exercise:
     timeout: float = 5.0
     hint: str = ""
     kind: str = "function"  # "function" or "class": what the learner is asked to write
+    points: float = 1.0
 
     def __post_init__(self) -> None:
         if self.id.count(".") != 1 or not all(part.isidentifier() for part in self.id.split(".")):
             raise ValueError(f"exercise id must look like 'chapter.name', got {self.id!r}")
+        if not (isinstance(self.points, (int, float)) and self.points > 0):
+            raise ValueError(f"{self.id}: points must be a positive number, got {self.points!r}")
 
     @property
     def chapter(self) -> str:

@@ -430,19 +430,27 @@ class _NoInput:
                 for n in self.cells]
 
 
-def _run_notebook(raw: bytes, namespace: dict, no_input: _NoInput | None = None) -> list[str]:
-    """Execute the code cells in `namespace`; return the problems (cells that raised)."""
+def _run_notebook(
+    raw: bytes, namespace: dict, budget: float = float("inf"), no_input: _NoInput | None = None
+) -> list[str]:
+    """Execute the code cells in `namespace`, within `budget` seconds between them (a cell past
+    it is stopped, the next ones run: `course_lib.grading.cells`); return the problems."""
+    from course_lib.grading.cells import CellClock, CellTimeout, describe
+
     try:
         cells, problems = code_cells(raw)
     except ValueError as exc:
         return [f"not a readable notebook: {exc}"]
     sink = _Discard()
+    clock = CellClock(budget)
     for number, source in cells:
         if no_input is not None:
             no_input.cell = number
         try:
-            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), clock.cell():
                 exec(compile(source, f"<code cell {number}>", "exec"), namespace)
+        except CellTimeout as exc:
+            problems.append(f"code cell {number}: {describe(exc.args[0])}")
         except BaseException as exc:  # a failing cell, SystemExit and KeyboardInterrupt too
             try:
                 text = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
@@ -472,7 +480,9 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
     no_input = _NoInput()
     builtins.input = no_input
     namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _Shell, "display": _display}
-    problems = _run_notebook(raw, namespace, no_input)
+    from course_lib.grading.cells import CELL_SHARE
+
+    problems = _run_notebook(raw, namespace, CELL_SHARE * float(request["timeout"]), no_input)
     default_dtype = torch.get_default_dtype()
     meta = {
         "cell_errors": (problems[:10] + no_input.notes())[:10],
