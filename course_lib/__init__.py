@@ -59,6 +59,7 @@ from course_lib.plotting import (
     use_course_style,
 )
 from course_lib.reproducibility import seed_everything
+from course_lib.probes import linear_probe, make_linear_probe
 from course_lib.progress import progress_bar, show_progress
 from course_lib.training import (
     Callback,

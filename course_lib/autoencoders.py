@@ -449,6 +449,7 @@ def elbo_loss(
     beta: float = 1.0,
     likelihood: str = "bce",
     reduction: str = "mean",
+    free_bits: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The negative ELBO and its two terms, `{"loss", "reconstruction", "kl"}`.
 
@@ -458,7 +459,11 @@ def elbo_loss(
     constant); kl = `gaussian_kl(mu, logvar)`; loss = reconstruction + beta * kl (beta = 1 is
     the ELBO, other values the beta-VAE of Higgins et al. 2017). `reduction="mean"` averages over
     the batch (scalars, what `cl.fit`'s `loss_fn` takes: use `functools.partial` or a lambda for
-    other arguments); `"none"` keeps one value per example, shape (N,). Chapter 11.
+    other arguments); `"none"` keeps one value per example, shape (N,).
+    `free_bits` = lambda > 0 (Kingma et al. 2016) makes the KL of each latent dimension, averaged
+    over the batch, cost nothing below lambda nats: loss = reconstruction + beta * sum_j
+    max(lambda, mean_batch KL_j), a batch-level quantity, so it needs `reduction="mean"`; the
+    logged "kl" stays the true KL. Chapter 11.
     """
     if not (isinstance(output, tuple) and len(output) == 3):
         raise TypeError(
@@ -482,9 +487,18 @@ def elbo_loss(
         raise ValueError(f"likelihood must be 'bce' or 'squared', got {likelihood!r}")
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    if (isinstance(free_bits, bool) or not isinstance(free_bits, (int, float))
+            or not free_bits >= 0):
+        raise ValueError(f"free_bits must be a number >= 0 (nats per dimension), got {free_bits!r}")
+    if free_bits > 0 and reduction != "mean":
+        raise ValueError("free_bits acts on the batch mean of the KL: use reduction='mean'")
     reconstruction = per_element.reshape(len(x), -1).sum(dim=1)  # (N,)
     kl = gaussian_kl(mu, logvar)  # (N,)
     terms = {"loss": reconstruction + beta * kl, "reconstruction": reconstruction, "kl": kl}
     if reduction == "mean":
         terms = {name: value.mean() for name, value in terms.items()}
+    if free_bits > 0:
+        kl_j = 0.5 * (logvar.exp() + mu**2 - 1 - logvar).mean(dim=0)  # (k,) per dimension
+        kl_free = torch.clamp(kl_j, min=free_bits).sum()  # below lambda: constant, no gradient
+        terms["loss"] = terms["reconstruction"] + beta * kl_free
     return terms

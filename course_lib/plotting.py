@@ -172,6 +172,9 @@ def image_grid(
 ) -> plt.Figure:
     """Show images (N, H, W), or flattened square images (N, H*W), in a grid; return the figure.
 
+    Each image is shown on its own scale (its minimum to its maximum, as `imshow` would), all
+    tiled into one picture with a blank pixel between tiles: one Axes draws fast however many
+    images there are. `titles` (one per image, "" for none) are written above the tiles.
     Chapter 9.
     """
     images = torch.as_tensor(np.asarray(images)).detach().float()
@@ -188,13 +191,24 @@ def image_grid(
         raise ValueError(f"got {len(titles)} titles for {len(images)} images")
     ncols = max(1, min(ncols, len(images)))
     nrows = -(-len(images) // ncols)
+    n, h, w = images.shape
+    low = images.amin(dim=(1, 2), keepdim=True)
+    span = images.amax(dim=(1, 2), keepdim=True) - low
+    scaled = ((images - low) / torch.where(span > 0, span, 1.0)).numpy()  # each in [0, 1]
+    gap = 1  # blank pixels between tiles
+    mosaic = np.full((nrows * (h + gap) - gap, ncols * (w + gap) - gap), np.nan)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        mosaic[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = scaled[i]
     figsize = (size * ncols, size * nrows * (1.25 if titles else 1))
-    fig, axes = plt.subplots(nrows, ncols, figsize=figsize, squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < len(images):
-            ax.imshow(images[i].numpy(), cmap=cmap)
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=8)
+    fig, ax = plt.subplots(figsize=figsize)
+    colours = plt.get_cmap(cmap).with_extremes(bad="white")  # NaN: the gaps
+    ax.imshow(mosaic, cmap=colours, vmin=0, vmax=1, interpolation="nearest", aspect="auto")
+    ax.axis("off")
+    for i, title in enumerate(titles or []):
+        if title:
+            r, c = divmod(i, ncols)
+            ax.text(c * (w + gap) + (w - 1) / 2, r * (h + gap) - 0.6, title, fontsize=8,
+                    ha="center", va="bottom")
     fig.tight_layout()
     return fig

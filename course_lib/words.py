@@ -245,8 +245,20 @@ def evaluate_word_similarity(
 
     `pairs` are (word1, word2, human score); pairs with a word outside `vocab` are skipped and
     counted. The interval resamples the covered pairs with replacement `num_bootstrap` times.
+    `vectors` may be a scipy sparse matrix (raw count or PPMI rows, too large to densify).
     """
-    vectors = _as_matrix(vectors, vocab)
+    sparse = sp.issparse(vectors)
+    if sparse:
+        if not isinstance(vocab, Vocabulary):
+            raise TypeError(f"vocab must be a Vocabulary, got {type(vocab).__name__}")
+        if vectors.ndim != 2 or vectors.shape[0] != len(vocab):
+            raise ValueError(
+                f"vectors must have shape ({len(vocab)}, dim), one row per vocabulary word; "
+                f"got {vectors.shape}"
+            )
+        vectors = sp.csr_matrix(vectors, dtype=np.float64)
+    else:
+        vectors = _as_matrix(vectors, vocab)
     pairs = list(pairs)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -256,9 +268,14 @@ def evaluate_word_similarity(
     if len(covered) < 3:
         raise ValueError(f"only {len(covered)} of {len(pairs)} pairs have both words in the "
                          "vocabulary; a correlation needs at least 3")
-    unit = _normalized(vectors)
     i, j, human = (np.array(col) for col in zip(*covered))
-    model = np.sum(unit[i] * unit[j], axis=1)
+    if sparse:
+        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
+        unit = sp.diags(1 / np.where(norms == 0, 1, norms)) @ vectors
+        model = np.asarray(unit[i].multiply(unit[j]).sum(axis=1)).ravel()
+    else:
+        unit = _normalized(vectors)
+        model = np.sum(unit[i] * unit[j], axis=1)
     rho = float(spearmanr(model, human).statistic)
     rng = np.random.default_rng(seed)
     k = rng.integers(0, len(covered), (num_bootstrap, len(covered)))  # resampled pair indices

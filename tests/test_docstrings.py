@@ -29,6 +29,7 @@ MODULES = [
     "models",
     "optimization",
     "plotting",
+    "probes",
     "progress",
     "receptive_fields",
     "reproducibility",

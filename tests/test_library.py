@@ -355,8 +355,18 @@ def test_plots_draw_what_they_are_given():
         cl.plot_history(h, keys=["accuracy"])
     ax = cl.plot_layer_values({"a": 1e-3, "b": 1.0}, log=True)
     assert [p.get_height() for p in ax.patches] == [1e-3, 1.0] and ax.get_yscale() == "log"
-    fig = cl.image_grid(torch.rand(10, 64), ncols=5)
-    assert len(fig.axes) == 10
+    images = torch.rand(10, 64)
+    images[3] = 0.5  # a constant image shows as its scale's minimum, not NaN
+    fig = cl.image_grid(images, ncols=4, titles=["a"] + [""] * 9)
+    (ax,) = fig.axes  # one Axes, the images tiled with a blank pixel between them
+    mosaic = ax.images[0].get_array()
+    assert mosaic.shape == (3 * 9 - 1, 4 * 9 - 1)
+    first = images[0].reshape(8, 8)
+    expected = (first - first.min()) / (first.max() - first.min())  # its own scale
+    np.testing.assert_allclose(mosaic[:8, :8], expected.numpy(), atol=1e-6)
+    np.testing.assert_array_equal(mosaic[:8, 27:35], 0.0)
+    assert mosaic.mask[8].all() and mosaic.mask[-8:, -8:].all()  # gaps and the empty tiles
+    assert [t.get_text() for t in ax.texts] == ["a"]
     with pytest.raises(ValueError, match="square"):
         cl.image_grid(torch.rand(2, 10))
 

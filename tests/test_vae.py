@@ -131,6 +131,26 @@ def test_elbo_terms_match_hand_computation_and_beta():
     assert_close(squared["reconstruction"], ((out[0] - x) ** 2).sum() / 6)
 
 
+def test_free_bits_clamp_each_dimension_s_batch_mean_kl():
+    torch.manual_seed(0)
+    x = torch.rand(6, 5).round()
+    mu = torch.tensor([[0.1, 2.0, 0.0]]).repeat(6, 1).requires_grad_()
+    logvar = torch.zeros(6, 3, requires_grad=True)
+    out = (torch.randn(6, 5), mu, logvar)
+    terms = elbo_loss(out, x, beta=2.0, free_bits=0.5)
+    per_dim = D.kl_divergence(D.Normal(mu, 1.0), D.Normal(0.0, 1.0)).mean(0)  # 0.005, 2, 0
+    assert_close(terms["kl"], per_dim.sum())  # the logged KL is the true one
+    assert_close(terms["loss"], terms["reconstruction"] + 2.0 * (0.5 + 2.0 + 0.5))
+    terms["loss"].backward()
+    assert_close(mu.grad[:, [0, 2]], torch.zeros(6, 2))  # below lambda: no pull to the prior
+    assert_close(mu.grad[:, 1], torch.full((6,), 2.0 * 2.0 / 6))  # beta * mu_j / N
+    assert_close(elbo_loss(out, x, free_bits=0.0)["loss"], elbo_loss(out, x)["loss"])
+    with pytest.raises(ValueError, match="free_bits must be"):
+        elbo_loss(out, x, free_bits=-1.0)
+    with pytest.raises(ValueError, match="reduction='mean'"):
+        elbo_loss(out, x, free_bits=0.5, reduction="none")
+
+
 def test_elbo_gradients_reach_encoder_and_decoder_and_the_loss_falls():
     torch.manual_seed(0)
     vae = fully_connected_vae([16, 12, 2])

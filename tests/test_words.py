@@ -193,6 +193,23 @@ def test_similarity_interval_shrinks_with_more_pairs_and_is_reproducible():
     assert evaluate_word_similarity(vectors, vocab, small) == a  # same seed, same interval
 
 
+def test_sparse_rows_score_as_their_dense_copy():
+    rng = np.random.default_rng(5)
+    words = tuple(f"w{i}" for i in range(50))
+    vocab = Vocabulary(words, tuple(range(50, 0, -1)))
+    dense = rng.exponential(1.0, (50, 40)) * (rng.random((50, 40)) < 0.3)  # mostly zeros
+    dense[7] = 0.0
+    pairs = [(words[i], words[j], float(rng.uniform(0, 10)))
+             for i, j in rng.integers(0, 50, (60, 2))]
+    expected = evaluate_word_similarity(dense, vocab, pairs)
+    got = evaluate_word_similarity(sp.csr_matrix(dense), vocab, pairs)
+    assert got.spearman == pytest.approx(expected.spearman, abs=1e-12)
+    assert (got.ci_low, got.ci_high) == pytest.approx((expected.ci_low, expected.ci_high),
+                                                      abs=1e-12)
+    with pytest.raises(ValueError, match="one row per vocabulary word"):
+        evaluate_word_similarity(sp.csr_matrix(dense[:10]), vocab, pairs)
+
+
 def test_bootstrap_rank_correlation_matches_scipy_with_ties():
     from course_lib.words import _rank_correlation_rows
 
