@@ -9,10 +9,11 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 
-.PHONY: help venv book test lab execute bench selftest mutate clean
+.PHONY: help venv book pdf test lab execute bench selftest mutate clean
 
 help:
 	@echo "make book     build the website into _build/html"
+	@echo "make pdf      the book as one PDF, printed from the site with Chromium (into _build/html)"
 	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
 	@echo "make lab      open JupyterLab on the chapter list (exercises/ beside it)"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
@@ -33,6 +34,13 @@ $(STAMP): pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Open _build/html/index.html"
+
+# The site printed by the system's Chromium (apt-get install -y chromium), offline; the intro
+# page links to the file, so it sits beside the pages.
+PDF := _build/html/deep-learning-by-experiment.pdf
+
+pdf: book
+	$(BIN)/python tools/book_pdf.py _build/html $(PDF)
 
 # Every core (pytest-xdist); each test file, so each notebook, stays whole on one worker;
 # the site tests share one book build (tests/site_fixtures.py). TEST_JOBS=0: serially.

@@ -218,7 +218,7 @@ def plot_activation(
     ax.set_xlabel("x")
     ax.set_ylabel("value")
     ax.set_title(f"{label}: max derivative {dy.abs().max().item():.3g}", fontsize=9)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     return ax
 
 

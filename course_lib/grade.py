@@ -989,13 +989,13 @@ def grade_paths(
     done: dict[int, Submission] = {}
     lock = threading.Lock()
 
-    def finish(index: int, row: Submission, note: str = "") -> None:
+    def finish(index: int, row: Submission) -> None:
         with lock:
             done[index] = row
             status = f"{number(row.score)}/{number(row.max_score)}" + (
                 f"  error: {row.error}" if row.error else ""
             )
-            echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else "") + note)
+            echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else ""))
             write_gradebooks([done[i] for i in sorted(done)] + ignored, csv_path, json_path, ids)
 
     work: queue.Queue = queue.Queue()

@@ -4,7 +4,7 @@ Introduced in chapter 7. An *objective* is a plain function of an Optuna trial: 
 hyperparameters, trains with `course_lib.training.fit` and returns the validation score.
 `PruningCallback` reports each epoch's validation metric to the trial, so that a pruner (successive
 halving, Hyperband) can stop a bad trial early. The worker command runs an objective in any number
-of processes, on one machine or many, all sharing one study through an Optuna storage:
+of processes, on one machine or many, all sharing one study through an Optuna storage::
 
     python -m course_lib.hpo worker --storage URL --study NAME --trials N
                                     [--objective NAME] [--seed S]

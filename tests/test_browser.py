@@ -56,6 +56,9 @@ VIEWPORT = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}  # a phone held upright
 LAPTOP = {"width": 1366, "height": 768}
 SHRUNK = 0.9  # a figure shown below 90% of its drawn width must offer its full size (course.js)
+# course_lib.plotting.use_course_style draws text at 11 pt, 100 dpi: 15.3 px; shown at this share
+# of its drawn width or more, a figure's labels stay at 10 px or more
+LEGIBLE = 10 / (11 * 100 / 72)
 SERIOUS = ("serious", "critical")  # axe-core impacts that fail a page
 
 
@@ -336,14 +339,22 @@ def test_no_page_scrolls_sideways_on_a_phone_and_no_figure_is_cut_off(server, ph
     assert not problems, "\n".join(problems)
 
 
-def test_code_boxes_hold_80_characters_on_a_laptop(server, browser):
-    """At 1280 px a code or printed line of up to 80 characters fits its box without scrolling."""
+def test_code_boxes_hold_80_characters_and_figures_stay_legible_on_a_laptop(server, browser):
+    """At 1280 px a code or printed line of up to 80 characters fits its box without scrolling,
+    and no figure is shrunk so far that its labels fall below 10 px."""
     context = offline_context(browser, server.base, viewport=VIEWPORT)
-    problems, boxes = [], 0
+    problems, boxes, figures = [], 0, 0
     try:
         page = context.new_page()
         for docname in [*CHAPTERS, *EXERCISES]:
             page.goto(f"{server.base}{docname}.html", wait_until="load")
+            page.evaluate(_IMAGES_JS)
+            for figure in page.evaluate(_FIGURES_JS):
+                figures += 1
+                if figure["natural"] and figure["shown"] < LEGIBLE * figure["natural"]:
+                    problems.append(f"{docname}: figure {figure['src'][-30:]} drawn "
+                                    f"{figure['natural']} px wide, shown at {figure['shown']:.0f}"
+                                    f": its labels fall below 10 px (draw it at most 10 in wide)")
             for box in page.evaluate(_CODE_BOXES_JS):
                 boxes += 1
                 if box["longest"] <= 80 and box["overflow"] > 0:
@@ -352,7 +363,7 @@ def test_code_boxes_hold_80_characters_on_a_laptop(server, browser):
         page.close(run_before_unload=True)
     finally:
         context.close()
-    assert boxes > 100, f"only {boxes} code boxes found"
+    assert boxes > 100 and figures > 30, f"only {boxes} code boxes and {figures} figures found"
     assert not problems, "\n".join(problems)
 
 

@@ -230,7 +230,7 @@ def test_a_forger_writing_frames_then_junk_finishes_within_the_timeout(graded):
 
 
 def test_every_row_names_the_per_submission_proc(graded):
-    isolation = graded["rows"]["d_classmate0.ipynb"]["isolation"]
+    isolation = graded["records"]["d_classmate0.ipynb"]["isolation"]  # the JSON's whole text
     assert "/proc" in isolation and "namespaces" in isolation, isolation
 
 
