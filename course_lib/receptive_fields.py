@@ -1,7 +1,8 @@
 """Receptive fields: which input positions can affect a unit, computed and measured.
 
 Introduced in chapter 8 (convolutional networks). `receptive_field_steps` and `receptive_field`
-apply the recursion r <- r + (k - 1) d j, j <- j s layer by layer; `input_gradient_map` and
+apply the recursion R <- R + (K - 1) r j, j <- j S layer by layer (receptive field R, kernel
+size K, dilation r, stride S, jump j: chapter 8's notation); `input_gradient_map` and
 `measure_receptive_field` measure the same thing from input gradients (the effective receptive
 field of Luo et al. 2016); `plot_receptive_field` and `receptive_field_explorer` draw it for a
 1-D stack of identical convolutions. The layer arithmetic and the models are in
@@ -32,8 +33,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ReceptiveFieldStep:
-    """The receptive field `r` and jump `j` (input positions between neighbouring units) after a
-    layer. Chapter 8."""
+    """The receptive field `r` (R in chapter 8) and jump `j` (input positions between neighbouring
+    units) after a layer. Chapter 8."""
 
     layer: str
     kernel_size: int
@@ -254,7 +255,7 @@ def plot_receptive_field(
         ax.scatter(inside, [level] * len(inside), s=22, color="C0" if level else "C3", zorder=2)
     r = steps[-1].r
     ax.set_title(
-        f"{num_layers} layers, K={kernel_size}, S={stride}, D={dilation}: receptive field {r}"
+        f"{num_layers} layers, K={kernel_size}, S={stride}, r={dilation}: receptive field {r}"
     )
     ax.set_xlabel("input position (relative to the centre)")
     ax.set_ylabel("layer (0 = input)")
