@@ -119,7 +119,7 @@ def test_a_rerun_keeps_unchanged_rows_and_grades_changed_ones(tmp_path):
     args = grade_args(folder, csv_path, json_path, isolation="process", timeout=60)
     assert run_grader(*args).returncode == 0
     first = {r["submission"].rsplit("/", 1)[-1]: r for r in read_gradebooks(csv_path, json_path)[1]}
-    notebook(folder / "b.ipynb", SOLVED + "\n# solved at last\n")  # not a copy of a.ipynb
+    notebook(folder / "b.ipynb", SOLVED + "\nDONE = True\n")  # solved, not a copy of a.ipynb
     second = run_grader(*args)
     rows = {r["submission"].rsplit("/", 1)[-1]: r for r in read_gradebooks(csv_path, json_path)[1]}
     kept = "[unchanged since the previous gradebook: its grades kept]"
