@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from course_lib.exercises import PYTHON_NUMBER_HINT
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
 
@@ -291,6 +292,10 @@ def _l1_norm(w, lam):
     return lam * w.norm()
 
 
+def _l1_python_number(w, lam):
+    return (lam * w.abs().sum()).item()
+
+
 register(
     Exercise(
         id="optimization.l1_penalty",
@@ -298,6 +303,7 @@ register(
         cases=_l1_cases,
         run=call_with_grad,
         mutants=[
+            Mutant(_l1_python_number, PYTHON_NUMBER_HINT),
             Mutant(
                 _l1_squared,
                 "That is the L2 penalty (squares). L1 sums absolute values: lam * w.abs().sum().",
