@@ -9,12 +9,22 @@ answering wrongly on purpose, and the progress-bar setting (item 10).
 - A general hint says that it is general; wrong sigmoid derivatives get their own hints.
 - Gradient-checked results print as a short aligned table; every feedback line <= 80 characters.
 The verdicts themselves (passed or not) are unchanged: the grader relies on them.
+
+Issue 29 (a learner's second pass): the case shown for a wrong value is one whose output differs,
+and the .detach() note appears only when every output is right; shape hints name a reduction or
+a missing unsqueeze only where the argument shapes point to one; a Python number is said to be
+one; an error raised inside torch points at the learner's own cell and line; every exercise
+catalogues at least 3 known mistakes, each answered by the hint that names it, while right but
+different answers pass; stored check messages are the checker's own, wrapped once.
 """
 
 from __future__ import annotations
 
+import re
 import sys
+import textwrap
 import types
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -24,6 +34,8 @@ import course_lib as cl
 from course_lib.grading import all_exercises, get, grade_solution
 from course_lib.grading.compare import difference, excess, table
 from course_lib.progress import PROGRESS_ENV, show_progress
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _lines(result) -> list[str]:
@@ -452,3 +464,54 @@ RIGHT = [
 def test_right_but_different_answers_still_pass(exercise_id, answer):
     result = grade_solution(exercise_id, answer)
     assert result.passed, result.message
+
+
+# ---- stored check messages (issue 29, item 5) -------------------------------------------------
+
+EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("*.ipynb"))
+CHECK_CALL = re.compile(r'^cl\.check\("([\w.]+)", (\w+)\)$')
+
+
+def _stored_checks(path):
+    """(exercise id, the stored text of its check) for every check cell of a notebook."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        match = CHECK_CALL.match(cell.source.strip()) if cell.cell_type == "code" else None
+        if match:
+            texts = [o.get("text", "") for o in cell.get("outputs", [])
+                     if o.get("output_type") == "stream"]
+            yield match.group(1), "".join(texts)
+
+
+def _wrapped_once(text: str, width: int = 80) -> list[str]:
+    """Lines that a single wrap at `width` would have filled further: a continuation line whose
+    first word fits at the end of the line before it (text wrapped twice, or at a narrower
+    width)."""
+    problems = []
+    lines = text.splitlines()
+    for before, line in zip(lines, lines[1:]):
+        continued = line.startswith(" ") and not re.match(r"\s+\w[\w ]*:\s", line)
+        word = line.split()[0] if line.split() else ""
+        if continued and word and len(before) + 1 + len(word) <= width:
+            problems.append(f"{before!r} could have taken {word!r}")
+    return problems
+
+
+def test_the_checker_tells_a_message_wrapped_twice():
+    once = grade_solution("optimization.momentum_step", lambda *a: _not_implemented()).message
+    assert not _wrapped_once(once)
+    twice = "\n  ".join(textwrap.wrap(" ".join(once.split()), 60))
+    assert _wrapped_once(twice)
+
+
+def _not_implemented():
+    raise NotImplementedError
+
+
+@pytest.mark.parametrize("path", EXERCISE_NOTEBOOKS, ids=[p.name for p in EXERCISE_NOTEBOOKS])
+def test_stored_check_messages_are_the_checker_s_own_wrapped_once(path):
+    checks = list(_stored_checks(path))
+    assert checks, f"{path.name}: no cl.check cells"
+    for exercise_id, stored in checks:
+        printed = grade_solution(exercise_id, lambda *a, **k: _not_implemented()).message
+        assert stored == printed + "\n", (exercise_id, stored, printed)
+        assert not _wrapped_once(stored), (exercise_id, _wrapped_once(stored))
