@@ -346,6 +346,13 @@ def test_shape_hints_name_a_reduction_only_where_the_shapes_say_so():
     hint = shape_hint(collapse, collapse.cases()[0], error.replace("(3)", "(11)"))
     assert "keepdim" not in hint and "unsqueeze" not in hint and "Print the shapes" in hint
 
+    def collapse_adding_biases(W1, b1, W2, b2):  # b1 (6,) + b2 (2,), although W2 is (2, 6)
+        return W1.T @ W2.T, b1 + b2
+
+    hint = grade_solution("activations.collapse", collapse_adding_biases).hint
+    assert "keepdim" not in hint and "Here 6 comes from b1 (shape (6,)) and 2 from b2" in hint
+    assert "W @ v" in hint
+
 
 # ---- the catalogue of known mistakes (issue 29, Measure) -------------------------------------
 

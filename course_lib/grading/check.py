@@ -408,18 +408,21 @@ def _where_sizes(exercise: Exercise, case: Case, sizes: set[int]) -> str:
     return ""
 
 
-def _sources(exercise: Exercise, case: Case, size: int) -> list[str]:
-    """The arguments a size can come from: "steps = 3", "z_a (size 2)"."""
+def _vectors(exercise: Exercise, case: Case, size: int) -> list[tuple[str, str]]:
+    """The arguments that are a vector of this length or this count: ("z_a (shape (2,))",
+    "tensor"), ("steps = 3", "count")."""
     params = _parameters(exercise)
-    named = list(enumerate(case.args)) + [(k, v) for k, v in case.kwargs.items()]
+    named = list(enumerate(case.args)) + list(case.kwargs.items())
     found = []
     for key, arg in named:
-        name = key if isinstance(key, str) else params[key] if key < len(params) else (
-            f"argument {key + 1}")
-        if isinstance(arg, torch.Tensor) and size in arg.shape:
-            found.append(f"{name} (shape {tuple(arg.shape)})")
+        if isinstance(key, str):
+            name = key
+        else:
+            name = params[key] if key < len(params) else f"argument {key + 1}"
+        if isinstance(arg, torch.Tensor) and tuple(arg.shape) == (size,):
+            found.append((f"{name} (shape ({size},))", "tensor"))
         elif isinstance(arg, int) and not isinstance(arg, bool) and arg == size:
-            found.append(f"{name} = {arg}")
+            found.append((f"{name} = {arg}", "count"))
     return found
 
 
@@ -437,20 +440,30 @@ def _broadcast_hint(exercise: Exercise, case: Case, a: int, b: int, dim: int) ->
         f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, the "
         f"other {b}."
     )
+    from_a, from_b = _vectors(exercise, case, a), _vectors(exercise, case, b)
+    if from_a and from_b and a != b:  # two vectors (or a count and a vector) of their own
+        (name_a, kind_a), (name_b, kind_b) = from_a[0], from_b[0]
+        where = f" Here {a} comes from {name_a} and {b} from {name_b}."
+        outer = (
+            f"To combine each of the {a} with each of the {b}, give one of them a dimension of "
+            f"size 1: t.unsqueeze(1) or t[:, None] makes ({a},) into ({a}, 1), which broadcasts "
+            f"with ({b},) to ({a}, {b})."
+        )
+        if "count" in (kind_a, kind_b):  # a vector made from a count meets a given one
+            return (
+                f"{head}{where} Broadcasting aligns shapes from the right, so ({a},) and "
+                f"({b},) meet in the same dimension. {outer}"
+            )
+        return (
+            f"{head}{where} Vectors of different lengths cannot be combined value by value: "
+            f"either one should first be mapped to the other's size (a matrix product such as "
+            f"W @ v), or {outer[0].lower()}{outer[1:]}"
+        )
     if _reduced(case, a, b):
         return (
             f"{head}{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
             "right, so a reduction such as .mean(dim=...) that drops a dimension lines up with the "
             "wrong one: keep it with keepdim=True, or reduce over the other dimension."
-        )
-    from_a, from_b = _sources(exercise, case, a), _sources(exercise, case, b)
-    if from_a and from_b and not set(from_a) & set(from_b):
-        return (
-            f"{head} Here {a} comes from {from_a[0]} and {b} from {from_b[0]}. Broadcasting aligns "
-            f"shapes from the right, so ({a},) and ({b},) meet in the same dimension. To combine "
-            f"each of the {a} with each of the {b}, give one of them a dimension of size 1: "
-            f"t.unsqueeze(1) or t[:, None] makes ({a},) into ({a}, 1), which broadcasts with "
-            f"({b},) to ({a}, {b})."
         )
     return (
         f"{head} Print the shapes of the operands on that line (t.shape): they must be equal "
