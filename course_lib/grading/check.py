@@ -6,6 +6,7 @@ separate so that the instructor's grader can collect in an isolated process and 
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -98,6 +99,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@functools.lru_cache(maxsize=1)
 def _library_folders() -> tuple[str, ...]:
     """Folders whose code is not the learner's: Python's, installed packages (torch), course_lib."""
     import sysconfig
@@ -549,10 +551,12 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     """Compare a solution's outcomes (from `collect`) with the reference's; explain a failure.
 
     The verdict: passed when every case agrees. The feedback shows the most telling failing case
-    (an error, a wrong shape or dtype, else the case furthest out of tolerance), the expected and
-    obtained values (a table when the result has several parts, such as gradients), a note when
-    the gradient is further off than the output, and a hint: the known mistake's own, one naming
-    the dimension of a shape error, or the exercise's general advice, labelled as such."""
+    (an error, a wrong shape or dtype, else the case furthest out of tolerance; one whose output
+    is right and only a gradient differs only when no output differs), the expected and obtained
+    values (a table when the result has several parts, such as gradients), a note when the
+    gradient is further off than the output or, when every output is right, that only the way
+    the values depend on the inputs is wrong, and a hint: the known mistake's own, one naming the
+    dimension of a shape error, or the exercise's general advice, labelled as such."""
     cases, expected = reference_outcomes(exercise)
     failures = []
     for i, case in enumerate(cases):
