@@ -662,3 +662,19 @@ def test_each_wrong_answer_of_a_second_pass_is_named_without_a_misleading_note(
     assert all(word in text[text.find("problem:"):] for word in words), result.message
     for misleading in (DETACH_NOTE, "keepdim", "wrong keys", "line 3625"):
         assert misleading not in text, result.message
+
+
+def test_known_mistakes_that_raise_match_wherever_the_error_was_raised():
+    from course_lib.grading.check import _error_key
+
+    message = "RuntimeError: The size of tensor a (3) must match the size of tensor b (2)"
+    places = [
+        "",
+        " (code cell 4, line 3)",  # the grader's sandbox
+        " (raised in add, called at cell In[2], line 7: y = (1 - t) * z_a)",  # a notebook
+        " (line 10: return (1 - t) * z_a + t * z_b)",  # a module
+    ]
+    keys = {_error_key(message + place) for place in places}
+    keys.add(_error_key(message.replace("(3)", "(5)")))  # another case's sizes
+    assert len(keys) == 1, keys
+    assert _error_key("ValueError: q must be in (0, 1)") != _error_key(message)
