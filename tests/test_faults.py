@@ -745,19 +745,35 @@ def test_a_gradient_note_from_another_case_names_that_case_shortened_to_80_chara
     cases = [Case((torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))), Case((long_x, long_y))]
     exercise = Exercise(id="faults.multiply", reference=_multiply, cases=lambda: cases,
                         run=call_with_grad)
+
+    def scaled(value, output, grad_x):
+        return {k: v * (output if k == "output" else grad_x if k.endswith("1") else 1.0)
+                for k, v in value.items()}
+
     try:
         _, expected = check.reference_outcomes(exercise)
-        # case 1: everything twice too large (the most telling); case 2: only grad x is off
-        first = {k: 2 * v for k, v in expected[0].value.items()}
-        second = dict(expected[1].value)
-        second["gradient wrt argument 1"] = second["gradient wrt argument 1"] * 1.001
+        first = scaled(expected[0].value, 2.0, 2.0)  # everything twice too large: the most telling
+        # case 2: the output barely off, grad x 100 times more
+        second = scaled(expected[1].value, 1.0001, 1.01)
         result = judge(exercise, [Outcome("ok", first), Outcome("ok", second)])
+        # case 2's output right, only its grad x off: no ".detach()" note, since case 1's output
+        # is wrong (issue 29: the gradient note only when the values agree)
+        only_grad = scaled(expected[1].value, 1.0, 1.01)
+        mixed = judge(exercise, [Outcome("ok", first), Outcome("ok", only_grad)])
+        # every output right, a gradient off: the note, on the shown case
+        right = judge(exercise, [Outcome("ok", scaled(expected[0].value, 1.0, 1.5)),
+                                 Outcome("ok", only_grad)])
     finally:
         check._reference_cache.pop(exercise.id, None)
     described = cases[1].describe(80)
     assert len(cases[1].describe()) > 80 and len(described) == 80
     text = " ".join(result.message.split())
-    assert f"note: in the case {described}, the output is right but grad x is not" in text
+    assert f"note: in the case {described}, grad x differs 100 times more than the output" in text
+    text = " ".join(mixed.message.split())
+    assert "note:" not in text and "input: tensor([1.0, 2.0])" in text
+    text = " ".join(right.message.split())
+    assert "input: tensor([1.0, 2.0])" in text
+    assert "note: the output is right but grad x is not" in text and ".detach()" in text
 
 
 class _Unprintable(Exception):

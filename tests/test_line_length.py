@@ -1,7 +1,9 @@
 """Every notebook's code lines and printed lines fit the code box at laptop width: 80 characters,
 and so does every reference solution (a notebook shows it when a learner asks for it).
 
-Code: every line of every code cell (the setup cell too). Printed: stream output and the plain
+Code: every line of every code cell (the setup cell too), and every line of a code block in a
+Markdown cell (a ``` or ~~~ fence: the site shows it in the same box). Printed: stream output and
+the plain
 text of results, as stored (what the website shows and nbval compares). Figures, HTML and
 Markdown outputs wrap by themselves and are not counted. On a phone the code box scrolls
 sideways inside itself (test_browser.py checks that the page does not).
@@ -21,10 +23,30 @@ NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("exercises/*.ipyn
 LIMIT = 80
 
 
+def markdown_code(source: str) -> list[str]:
+    """The lines inside the fenced code blocks (``` or ~~~, MyST directives too) of Markdown."""
+    lines, fence = [], ""
+    for line in source.splitlines():
+        stripped = line.strip()
+        if fence:
+            if stripped.startswith(fence) and not stripped.strip(fence[0]):
+                fence = ""
+            else:
+                lines.append(line)
+        elif stripped.startswith(("```", "~~~")):
+            marks = stripped[0]
+            fence = stripped[: len(stripped) - len(stripped.lstrip(marks))]
+    return lines
+
+
 def long_lines(nb: nbformat.NotebookNode, limit: int = LIMIT) -> list[str]:
     """The code and printed lines longer than `limit`, each as "cell N (code|output): line"."""
     found = []
     for number, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for line in markdown_code(cell.source):
+                if len(line) > limit:
+                    found.append(f"cell {number} (markdown code, {len(line)}): {line}")
         if cell.cell_type != "code":
             continue
         for line in cell.source.splitlines():
@@ -59,6 +81,16 @@ def test_the_checker_finds_long_code_and_output_lines():
     ]
     found = long_lines(nb)
     assert len(found) == 2 and "(code, 81)" in found[0] and "(output, 90)" in found[1]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(
+            "Text of any length " + "t" * 90 + "\n\n```python\nx = 1  # " + "c" * 80 + "\n```\n"
+            "\n````{code-block} python\n" + "m" * 82 + "\n```\n" + "n" * 83 + "\n````\n"
+        )
+    ]
+    found = long_lines(nb)
+    assert [f.split(":")[0] for f in found] == [
+        "cell 0 (markdown code, 89)", "cell 0 (markdown code, 82)", "cell 0 (markdown code, 83)"
+    ], found
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[str(p.relative_to(ROOT)) for p in NOTEBOOKS])

@@ -235,6 +235,10 @@ def _threshold_cases() -> list[Case]:
     return cases
 
 
+def _threshold_percent(normal_scores, rate):
+    return float(torch.quantile(normal_scores.double(), 1 - rate / 100))
+
+
 register(Exercise(
     id="at_work.threshold_for_false_alarms",
     reference=threshold_for_false_alarms,
@@ -242,6 +246,9 @@ register(Exercise(
     atol=1e-6,
     rtol=1e-6,
     mutants=[
+        Mutant(_threshold_percent,
+               "rate is a fraction (0.05 means 5%), not a percentage: take the (1 - rate) "
+               "quantile, not the (1 - rate / 100) one."),
         Mutant(_threshold_rate_quantile,
                "Flagging a fraction `rate` of normal inputs means the threshold is the "
                "(1 - rate) quantile of their scores, e.g. the 95th percentile for 5%."),

@@ -6,6 +6,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_lib.exercises import PYTHON_NUMBER_HINT
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
 
@@ -53,12 +54,17 @@ def _loss_cases() -> list[Case]:
     return cases
 
 
+def _loss_python_number(x_hat, x):
+    return ((x_hat - x) ** 2).sum(dim=1).mean().item()
+
+
 register(Exercise(
     id="autoencoders.reconstruction_loss",
     reference=reconstruction_loss,
     cases=_loss_cases,
     run=call_with_grad,
     mutants=[
+        Mutant(_loss_python_number, PYTHON_NUMBER_HINT),
         Mutant(_loss_mean_everything,
                "That is the per-pixel mean (F.mse_loss): the course's convention sums over each "
                "example's dimensions first, then averages over the batch, .sum(dim=1).mean()."),

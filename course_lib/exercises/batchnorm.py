@@ -81,6 +81,10 @@ def _train_no_affine(x, gamma, beta, eps=1e-5):
     return (x - x.mean(0)) / torch.sqrt(x.var(0, unbiased=False) + eps)
 
 
+def _train_variance_for_std(x, gamma, beta, eps=1e-5):
+    return gamma * (x - x.mean(0)) / (x.var(0, unbiased=False) + eps) + beta
+
+
 register(
     Exercise(
         id="batchnorm.batch_norm_train",
@@ -90,6 +94,11 @@ register(
         atol=1e-5,
         rtol=1e-4,
         mutants=[
+            Mutant(
+                _train_variance_for_std,
+                "Variance vs standard deviation: divide by the standard deviation "
+                "sqrt(var + eps), not by the variance.",
+            ),
             Mutant(
                 _train_unbiased,
                 "Biased vs unbiased variance: the forward pass normalizes with the biased batch "

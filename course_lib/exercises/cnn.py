@@ -257,6 +257,12 @@ def _conv2d_cases() -> list[Case]:
     return cases
 
 
+def _conv2d_bias_last_dimension(x, weight, bias, stride=1):
+    K = weight.shape[-1]
+    patches = x.unfold(2, K, stride).unfold(3, K, stride)
+    return torch.einsum("nchwij,ocij->nohw", patches, weight) + bias
+
+
 register(
     Exercise(
         id="cnn.conv2d",
@@ -266,6 +272,12 @@ register(
         rtol=1e-4,
         atol=1e-4,
         mutants=[
+            Mutant(
+            _conv2d_bias_last_dimension,
+            "Missing unsqueeze on the bias: bias (C_out,) lines up with the LAST dimension of "
+            "the output (N, C_out, H_out, W_out), its width. Give it the shape (1, C_out, 1, 1): "
+            "bias.view(1, -1, 1, 1), or bias[:, None, None].",
+        ),
             Mutant(
                 _conv2d_flipped, "PyTorch's conv2d is a cross-correlation: do not flip the kernel."
             ),

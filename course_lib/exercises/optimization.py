@@ -8,6 +8,7 @@ import math
 
 import torch
 
+from course_lib.exercises import PYTHON_NUMBER_HINT
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
 
@@ -218,6 +219,12 @@ def _cosine_without_half(step, total_steps, warmup_steps, base_lr):
     return base_lr * math.cos(0.5 * math.pi * (step - warmup_steps) / (total_steps - warmup_steps))
 
 
+def _cosine_not_shifted(step, total_steps, warmup_steps, base_lr):
+    if step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    return base_lr * math.cos(math.pi * (step - warmup_steps) / (total_steps - warmup_steps))
+
+
 register(
     Exercise(
         id="optimization.cosine_with_warmup",
@@ -244,6 +251,12 @@ register(
                 "Cosine annealing is base_lr * (1 + cos(pi * progress)) / 2: a half period of the "
                 "cosine, "
                 "shifted up, from base_lr down to 0.",
+            ),
+            Mutant(
+                _cosine_not_shifted,
+                "The cosine is not shifted up: base_lr * cos(pi * progress) ends at -base_lr, "
+                "a negative learning rate. Cosine annealing is base_lr * (1 + cos(pi * "
+                "progress)) / 2, from base_lr down to 0.",
             ),
         ],
     )
@@ -291,6 +304,10 @@ def _l1_norm(w, lam):
     return lam * w.norm()
 
 
+def _l1_python_number(w, lam):
+    return (lam * w.abs().sum()).item()
+
+
 register(
     Exercise(
         id="optimization.l1_penalty",
@@ -298,6 +315,7 @@ register(
         cases=_l1_cases,
         run=call_with_grad,
         mutants=[
+            Mutant(_l1_python_number, PYTHON_NUMBER_HINT),
             Mutant(
                 _l1_squared,
                 "That is the L2 penalty (squares). L1 sums absolute values: lam * w.abs().sum().",

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from course_lib.exercises import PYTHON_NUMBER_HINT
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
 
@@ -59,6 +60,10 @@ def _kl_cases() -> list[Case]:
     return cases
 
 
+def _kl_python_number(rho, rho_hat):
+    return sparsity_kl(rho, rho_hat).item()
+
+
 register(Exercise(
     id="regularized.sparsity_kl",
     reference=sparsity_kl,
@@ -67,6 +72,7 @@ register(Exercise(
     atol=1e-6,
     rtol=1e-5,
     mutants=[
+        Mutant(_kl_python_number, PYTHON_NUMBER_HINT),
         Mutant(_kl_swapped,
                "KL arguments swapped: the penalty is KL(rho || rho_hat) = rho log(rho / rho_hat) "
                "+ (1 - rho) log((1 - rho) / (1 - rho_hat)); KL is not symmetric."),
@@ -289,6 +295,10 @@ def _contractive_cases() -> list[Case]:
     return cases
 
 
+def _contractive_python_number(W, b, x):
+    return contractive_sigmoid(W, b, x).item()
+
+
 register(Exercise(
     id="regularized.contractive_sigmoid",
     reference=contractive_sigmoid,
@@ -297,6 +307,7 @@ register(Exercise(
     atol=1e-5,
     rtol=1e-4,
     mutants=[
+        Mutant(_contractive_python_number, PYTHON_NUMBER_HINT),
         Mutant(_contractive_not_squared,
                "Jacobian norm not squared: the penalty is the SQUARED Frobenius norm, the sum of "
                "the squares of all entries of J (no square root)."),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from course_lib.exercises import LOGITS_HINT, PYTHON_NUMBER_HINT
 from course_lib.grading import Case, Exercise, Mutant, call_with_grad, register
 
 
@@ -115,6 +116,10 @@ def _kl_no_half(mu, logvar):
     return (torch.exp(logvar) + mu**2 - 1 - logvar).sum(dim=1)
 
 
+def _kl_logvar_sign(mu, logvar):
+    return 0.5 * (torch.exp(logvar) + mu**2 - 1 + logvar).sum(dim=1)
+
+
 def _kl_batch_sum(mu, logvar):
     return 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum()
 
@@ -146,6 +151,10 @@ register(Exercise(
                "The formula needs the variance sigma^2 = exp(logvar), not the standard "
                "deviation exp(logvar / 2)."),
         Mutant(_kl_no_half, "The closed form has a factor 1/2 in front of the sum."),
+        Mutant(_kl_logvar_sign,
+               "Sign of logvar: the closed form subtracts it, 0.5 * sum(exp(logvar) + mu^2 - 1 "
+               "- logvar), where -logvar is -log sigma^2; with + logvar the KL is wrong "
+               "wherever logvar != 0."),
         Mutant(_kl_batch_sum,
                "Return one KL per example, shape (N,): sum over dim=1 only, not over the batch."),
     ],
@@ -196,6 +205,16 @@ def _elbo_bce_on_probabilities(logits, x, mu, logvar, beta=1.0):
     return (reconstruction + beta * kl).mean()
 
 
+def _elbo_bce_on_logits(logits, x, mu, logvar, beta=1.0):
+    reconstruction = F.binary_cross_entropy(logits, x, reduction="none").sum(dim=1)
+    kl = 0.5 * (torch.exp(logvar) + mu**2 - 1 - logvar).sum(dim=1)
+    return (reconstruction + beta * kl).mean()
+
+
+def _elbo_python_number(logits, x, mu, logvar, beta=1.0):
+    return negative_elbo(logits, x, mu, logvar, beta).item()
+
+
 def _elbo_cases() -> list[Case]:
     g = torch.Generator().manual_seed(113)
     cases = []
@@ -231,9 +250,12 @@ register(
             ),
             Mutant(
                 _elbo_bce_on_probabilities,
-                "The decoder outputs logits: use F.binary_cross_entropy_with_logits (or apply a "
-                "sigmoid first).",
+                "Logits vs probabilities: the decoder outputs logits, and clamping them into "
+                "[0, 1] does not make them probabilities. Use "
+                "F.binary_cross_entropy_with_logits (or apply a sigmoid first).",
             ),
+            Mutant(_elbo_bce_on_logits, LOGITS_HINT),
+            Mutant(_elbo_python_number, PYTHON_NUMBER_HINT),
         ],
     )
 )
@@ -261,6 +283,15 @@ def _interp_reversed(z_a, z_b, steps):
     return t * z_a + (1 - t) * z_b
 
 
+def _interp_no_unsqueeze(z_a, z_b, steps):
+    t = torch.linspace(0, 1, steps, dtype=z_a.dtype)
+    return (1 - t) * z_a + t * z_b
+
+
+def _interp_list(z_a, z_b, steps):
+    return [(1 - t) * z_a + t * z_b for t in torch.linspace(0, 1, steps).tolist()]
+
+
 def _interp_cases() -> list[Case]:
     g = torch.Generator().manual_seed(114)
     cases = [Case((torch.tensor([0.0, 0.0]), torch.tensor([1.0, 2.0]), 3),
@@ -279,5 +310,13 @@ register(Exercise(
         Mutant(_interp_no_end, "Include both ends: the first code is z_a and the last is z_b "
                                "(torch.linspace(0, 1, steps))."),
         Mutant(_interp_reversed, "The path starts at z_a (t = 0) and ends at z_b (t = 1)."),
+        Mutant(_interp_no_unsqueeze,
+               "Missing unsqueeze: t = torch.linspace(0, 1, steps) has shape (steps,) and z_a "
+               "(d,), which broadcasting lines up in the same dimension. Make t a column, "
+               "t.unsqueeze(1) of shape (steps, 1), so that (1 - t) * z_a + t * z_b is "
+               "(steps, d)."),
+        Mutant(_interp_list,
+               "Return one tensor of shape (steps, d), not a list of codes: torch.stack them, "
+               "or broadcast t.unsqueeze(1) against z_a and z_b."),
     ],
 ))

@@ -9,11 +9,13 @@ wrong, not attempted, crashed, timed out) and the known mistake matched, for the
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
 import re
 import signal
+import sys
 import threading
 import textwrap
 import traceback
@@ -110,15 +112,71 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@functools.lru_cache(maxsize=1)
+def _library_folders() -> tuple[str, ...]:
+    """Folders whose code is not the learner's: Python's, installed packages (torch), course_lib."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    folders = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    folders.add(os.path.dirname(os.path.dirname(os.path.abspath(torch.__file__))))
+    folders.add(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # course_lib
+    return tuple(os.path.join(os.path.realpath(f), "") for f in folders)
+
+
+def _is_learners(filename: str) -> bool:
+    if filename.startswith("<frozen"):
+        return False
+    path = os.path.realpath(filename) if not filename.startswith("<") else filename
+    return not path.startswith(_library_folders())
+
+
+def _cell_name(filename: str) -> str:
+    """"cell In[5]" for a notebook cell run by IPython, "code cell 7" in the grader, else ""."""
+    if match := re.fullmatch(r"<code cell (\d+)>", filename):
+        return f"code cell {match.group(1)}"
+    if "IPython" not in sys.modules:
+        return ""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        name = shell.compile.format_code_name(filename) if shell is not None else None
+    except Exception:  # an old IPython, or none running: no cell names
+        return ""
+    return f"cell {name[1]}" if name else ""
+
+
 def _describe_error(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    """"Type: first line of the message (where)", where is the learner's own line: the last frame
+    of their code (their cell in a notebook), not torch's or Python's internals nor the grader's.
+    An error raised inside a library names the function the learner called."""
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__)
+        if f"course_lib{os.sep}grading" not in f.filename
+    ]
+    mine = [i for i, f in enumerate(frames) if _is_learners(f.filename)]
     where = ""
-    for frame in reversed(frames):  # the learner's line, not the grader's
-        if f"course_lib{os.sep}grading" not in frame.filename:
-            where = f" (line {frame.lineno}: {frame.line})" if frame.line else ""
-            break
+    if mine or frames:
+        index = mine[-1] if mine else len(frames) - 1
+        frame = frames[index]
+        cell = _cell_name(frame.filename)
+        code = f": {frame.line}" if frame.line else ""
+        where = f"{cell}, line {frame.lineno}{code}" if cell else f"line {frame.lineno}{code}"
+        if mine and index + 1 < len(frames):  # raised inside a library the learner called
+            where = f"raised in {frames[index + 1].name}, called at {where}"
+        where = f" ({where})"
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}{where}" if text else f"{type(exc).__name__}{where}"
+
+
+_LOCATION = re.compile(r" \((?:raised in \w+, called at )?(?:(?:code )?cell [^,]*, )?line \d+.*\)$")
+
+
+def _error_key(error: str) -> str:
+    """An error without its location and numbers: two answers that fail the same way compare
+    equal (tensor a (3) vs b (2) or b (2) vs a (3), a lambda or a def)."""
+    return re.sub(r"\d+", "#", _LOCATION.sub("", error))
 
 
 def collect(
@@ -168,7 +226,9 @@ def _case_problem(exercise: Exercise, case: Case, expected: Outcome, got: Outcom
             f"it returned {show(got.value)}, but this input should raise an error "
             f"({expected.error})"
         )
-    problem = difference(expected.value, got.value, exercise.rtol, exercise.atol)
+    problem = _python_number(expected.value, got.value) or difference(
+        expected.value, got.value, exercise.rtol, exercise.atol
+    )
     if problem:
         return problem
     if got.mutated is not None:
@@ -179,11 +239,40 @@ def _case_problem(exercise: Exercise, case: Case, expected: Outcome, got: Outcom
     return None
 
 
-def _same_outcomes(a: Sequence[Outcome], b: Sequence[Outcome], exercise: Exercise) -> bool:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _python_number(expected: Any, got: Any) -> str | None:
+    """The problem of an answer that returned a Python number (.item(), float(...)) where the
+    reference returns a tensor, said as such (not as missing gradients or a type mismatch)."""
+    with_grad = isinstance(expected, dict) and "output" in expected and isinstance(got, dict)
+    if with_grad and set(got) == {"output"}:
+        expected, got = expected["output"], got["output"]
+    if not (isinstance(expected, torch.Tensor) and _is_number(got)):
+        return None
+    why = "so that the gradient can flow" if with_grad else "as the exercise asks"
+    return (
+        f"your function returned a Python number ({show(got)}); return a tensor {why} "
+        "(no .item() or float(...))"
+    )
+
+
+def _same_outcomes(
+    a: Sequence[Outcome], b: Sequence[Outcome], exercise: Exercise,
+    expected: Sequence[Outcome] = (),
+) -> bool:
+    """Whether two answers behave alike: the same values within tolerance, and errors of the same
+    kind where the reference returns a value (where it raises too, any exception is accepted)."""
     if len(a) != len(b):
         return False
-    for x, y in zip(a, b):
+    for i, (x, y) in enumerate(zip(a, b)):
         if x.status != y.status:
+            return False
+        reference_raises = i < len(expected) and expected[i].status == "error"
+        if x.status == "error" and not reference_raises and _error_key(x.error) != _error_key(
+            y.error
+        ):
             return False
         if (
             x.status == "ok"
@@ -231,30 +320,45 @@ def _wrap(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, subsequent_indent="  ", break_on_hyphens=False)
 
 
-def _telling(exercise: Exercise, failure: tuple) -> float:
+def _output_right(exercise: Exercise, exp: Outcome, got: Outcome) -> bool:
+    """Whether a differentiable result's output agrees (its gradients may not)."""
+    return (
+        exp.status == got.status == "ok"
+        and isinstance(exp.value, dict)
+        and "output" in exp.value
+        and any(k.startswith("gradient") for k in exp.value)
+        and isinstance(got.value, dict)
+        and "output" in got.value
+        and difference(exp.value["output"], got.value["output"], exercise.rtol, exercise.atol)
+        is None
+    )
+
+
+def _telling(exercise: Exercise, failure: tuple) -> tuple[int, float]:
     """How telling a failing case is: errors, changed inputs and mismatched shapes or dtypes first,
     then the case furthest out of tolerance (counted in tolerances, over the output and every
-    gradient)."""
+    gradient), a case whose output is right (only a gradient differs) last."""
     case, exp, got, problem = failure
     if got.status != "ok" or exp.status != "ok" or got.mutated is not None:
-        return math.inf
-    return excess(exp.value, got.value, exercise.rtol, exercise.atol)
+        return (2, math.inf)
+    tier = 0 if _output_right(exercise, exp, got) else 1
+    return (tier, excess(exp.value, got.value, exercise.rtol, exercise.atol))
 
 
 def _part_names(exercise: Exercise) -> dict[str, str]:
     """"gradient wrt argument 2" -> "grad gamma", from the reference's parameter names."""
-    try:
-        params = list(inspect.signature(exercise.reference).parameters)
-    except (TypeError, ValueError):
-        params = []
+    params = _parameters(exercise)
     names = {}
     for i, name in enumerate(params):
         names[f"gradient wrt argument {i + 1}"] = f"grad {name}"
     return names
 
 
-def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
-    """A note when the gradient is further off than the output (or only the gradient is off)."""
+def _gradient_note(
+    exercise: Exercise, expected: dict, got: dict, outputs_right: bool = True
+) -> str:
+    """A note when the gradient is further off than the output, or when only the gradient is off
+    (the output right in every failing case: `outputs_right`)."""
     if "output" not in expected or not isinstance(got, dict) or "output" not in got:
         return ""
     grads = [
@@ -269,6 +373,8 @@ def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
     if difference(expected[worst], got.get(worst), exercise.rtol, exercise.atol) is None:
         return ""
     label = names.get(worst, worst)
+    if output_ok and not outputs_right:
+        return ""
     if output_ok:
         return (
             f"the output is right but {label} is not: the values are right, the way they depend "
@@ -289,19 +395,24 @@ def _gradient_note(exercise: Exercise, expected: dict, got: dict) -> str:
 _BROADCAST = re.compile(r"size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) "
                         r"at non-singleton dimension (\d+)")
 _MATMUL = re.compile(r"shapes cannot be multiplied \((\d+)x(\d+) and (\d+)x(\d+)\)")
+_MATVEC = re.compile(r"size mismatch, got input \((\d+)\), mat \((\d+)x(\d+)\), vec \((\d+)\)")
 _DIM_RANGE = re.compile(
     r"Dimension out of range \(expected to be in range of \[(-?\d+), (-?\d+)\], but got (-?\d+)\)"
 )
 _RESHAPE = re.compile(r"shape '\[([-\d, ]*)\]' is invalid for input of size (\d+)")
 
 
+def _parameters(exercise: Exercise) -> list[str]:
+    try:
+        return list(inspect.signature(exercise.reference).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
 def _where_sizes(exercise: Exercise, case: Case, sizes: set[int]) -> str:
     """Which dimensions of the case's tensor arguments have these sizes, e.g. "x is (8, 3): 8 is
     its dimension 0, 3 its dimension 1"."""
-    try:
-        params = list(inspect.signature(exercise.reference).parameters)
-    except (TypeError, ValueError):
-        params = []
+    params = _parameters(exercise)
     for i, arg in enumerate(case.args):
         if isinstance(arg, torch.Tensor) and arg.dim() >= 2 and sizes & set(arg.shape):
             name = params[i] if i < len(params) else f"argument {i + 1}"
@@ -312,19 +423,76 @@ def _where_sizes(exercise: Exercise, case: Case, sizes: set[int]) -> str:
     return ""
 
 
-def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
-    """A hint for an error about tensor shapes raised by the learner's code, naming the
-    dimension.
-    """
-    if match := _BROADCAST.search(error):
-        a, b, dim = (int(v) for v in match.groups())
+def _vectors(exercise: Exercise, case: Case, size: int) -> list[tuple[str, str]]:
+    """The arguments that are a vector of this length or this count: ("z_a (shape (2,))",
+    "tensor"), ("steps = 3", "count")."""
+    params = _parameters(exercise)
+    named = list(enumerate(case.args)) + list(case.kwargs.items())
+    found = []
+    for key, arg in named:
+        if isinstance(key, str):
+            name = key
+        else:
+            name = params[key] if key < len(params) else f"argument {key + 1}"
+        if isinstance(arg, torch.Tensor) and tuple(arg.shape) == (size,):
+            found.append((f"{name} (shape ({size},))", "tensor"))
+        elif isinstance(arg, int) and not isinstance(arg, bool) and arg == size:
+            found.append((f"{name} = {arg}", "count"))
+    return found
+
+
+def _reduced(case: Case, a: int, b: int) -> bool:
+    """Whether one tensor argument has both sizes: a reduction of it over one of them (which
+    drops that dimension) is the likely cause of a mismatch between a and b."""
+    return a != b and any(
+        isinstance(arg, torch.Tensor) and arg.dim() >= 2 and {a, b} <= set(arg.shape)
+        for arg in case.args
+    )
+
+
+def _broadcast_hint(exercise: Exercise, case: Case, a: int, b: int, dim: int) -> str:
+    head = (
+        f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, the "
+        f"other {b}."
+    )
+    from_a, from_b = _vectors(exercise, case, a), _vectors(exercise, case, b)
+    if from_a and from_b and a != b:  # two vectors (or a count and a vector) of their own
+        (name_a, kind_a), (name_b, kind_b) = from_a[0], from_b[0]
+        where = f" Here {a} comes from {name_a} and {b} from {name_b}."
+        outer = (
+            f"To combine each of the {a} with each of the {b}, give one of them a dimension of "
+            f"size 1: t.unsqueeze(1) or t[:, None] makes ({a},) into ({a}, 1), which broadcasts "
+            f"with ({b},) to ({a}, {b})."
+        )
+        if "count" in (kind_a, kind_b):  # a vector made from a count meets a given one
+            return (
+                f"{head}{where} Broadcasting aligns shapes from the right, so ({a},) and "
+                f"({b},) meet in the same dimension. {outer}"
+            )
         return (
-            f"Two tensors do not line up: at dimension {dim} of the broadcast one has size {a}, "
-            f"the "
-            f"other {b}.{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
+            f"{head}{where} Vectors of different lengths cannot be combined value by value: "
+            f"either one should first be mapped to the other's size (a matrix product such as "
+            f"W @ v), or {outer[0].lower()}{outer[1:]}"
+        )
+    if _reduced(case, a, b):
+        return (
+            f"{head}{_where_sizes(exercise, case, {a, b})} Broadcasting aligns shapes from the "
             "right, so a reduction such as .mean(dim=...) that drops a dimension lines up with the "
             "wrong one: keep it with keepdim=True, or reduce over the other dimension."
         )
+    return (
+        f"{head} Print the shapes of the operands on that line (t.shape): they must be equal "
+        "from the right, or 1 where a value is to be repeated."
+    )
+
+
+def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
+    """A hint for an error about tensor shapes raised by the learner's code, naming the
+    dimension; a reduction or a missing unsqueeze only where the argument shapes point to one.
+    """
+    if match := _BROADCAST.search(error):
+        a, b, dim = (int(v) for v in match.groups())
+        return _broadcast_hint(exercise, case, a, b, dim)
     if match := _MATMUL.search(error):
         r1, c1, r2, c2 = (int(v) for v in match.groups())
         return (
@@ -332,6 +500,13 @@ def shape_hint(exercise: Exercise, case: Case, error: str) -> str:
             f"({r2} x {c2}) has {c1} != {r2}.{_where_sizes(exercise, case, {c1, r2})} Transpose "
             f"one "
             "operand (W.T) or swap their order."
+        )
+    if match := _MATVEC.search(error):
+        _, rows, cols, length = (int(v) for v in match.groups())
+        return (
+            f"A matrix-vector product (M @ v) needs M's columns to match v's length: "
+            f"({rows} x {cols}) @ ({length},) has {cols} != {length}. Multiply by the other "
+            "matrix, or transpose this one (M.T)."
         )
     if match := _DIM_RANGE.search(error):
         low, high, got = (int(v) for v in match.groups())
@@ -358,8 +533,9 @@ def _hint(
 ) -> tuple[str, str, str]:
     """(label, hint, mistake): a known mistake's own hint and name, a shape hint, or the
     exercise's general hint."""
+    _, expected = reference_outcomes(exercise)
     for index, mutant in enumerate(exercise.mutants):
-        if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise):
+        if _same_outcomes(outcomes, _mutant_outcomes(exercise, index), exercise, expected):
             return "hint", mutant.hint, mistake_name(exercise, index)
     if got.status == "error" and (hint := shape_hint(exercise, case, got.error)):
         return "hint", hint, ""
@@ -405,14 +581,25 @@ def _show_expected(exp: Outcome) -> str:
     return show(value)
 
 
+def _show_got(got: Outcome) -> str:
+    if got.status != "ok":
+        return got.error
+    value = got.value
+    if isinstance(value, dict) and set(value) == {"output"}:  # no tensor, so no gradients
+        return show(value["output"])
+    return show(value)
+
+
 def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
     """Compare a solution's outcomes (from `collect`) with the reference's; explain a failure.
 
     The verdict: passed when every case agrees. The feedback shows the most telling failing case
-    (an error, a wrong shape or dtype, else the case furthest out of tolerance), the expected and
-    obtained values (a table when the result has several parts, such as gradients), a note when
-    the gradient is further off than the output, and a hint: the known mistake's own, one naming
-    the dimension of a shape error, or the exercise's general advice, labelled as such."""
+    (an error, a wrong shape or dtype, else the case furthest out of tolerance; one whose output
+    is right and only a gradient differs only when no output differs), the expected and obtained
+    values (a table when the result has several parts, such as gradients), a note when the
+    gradient is further off than the output or, when every output is right, that only the way
+    the values depend on the inputs is wrong, and a hint: the known mistake's own, one naming the
+    dimension of a shape error, or the exercise's general advice, labelled as such."""
     cases, expected = reference_outcomes(exercise)
     failures, failed = [], set()
     for i, case in enumerate(cases):
@@ -452,21 +639,26 @@ def judge(exercise: Exercise, outcomes: Sequence[Outcome]) -> Result:
         and isinstance(exp.value, dict)
         and len(exp.value) > 1
         and all(isinstance(v, (torch.Tensor, str)) for v in exp.value.values())
+        and isinstance(got.value, dict)
+        and set(got.value) == set(exp.value)
     ):
         lines.append("  expected and got:")
         lines += [
             "    " + row for row in table(exp.value, got.value, names, exercise.rtol, exercise.atol)
         ]
-        note = _gradient_note(exercise, exp.value, got.value)
+        outputs_right = all(_output_right(exercise, e, g) for _, e, g, _ in failures)
+        note = _gradient_note(exercise, exp.value, got.value, outputs_right)
         for other_case, other_exp, other_got, _ in failures:
             if note or other_got.status != "ok" or not isinstance(other_exp.value, dict):
                 continue
-            other = _gradient_note(exercise, other_exp.value, other_got.value)
+            other = _gradient_note(exercise, other_exp.value, other_got.value, outputs_right)
             if other:
                 note = f"in the case {other_case.describe(80)}, {other}"
     else:
         lines += _field("expected", _show_expected(exp))
-        lines += _field("got", show(got.value) if got.status == "ok" else got.error)
+        lines += _field("got", _show_got(got))
+        if got.status == "error" and problem == f"it raised {got.error}":
+            problem = "it raised this error where a value is expected"
         note = ""
     lines += _field("problem", problem)
     if note:
