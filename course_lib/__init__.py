@@ -73,6 +73,8 @@ from course_lib.training import (
     format_score,
     make_optimizer,
     mean_std,
+    paired_differences,
+    standard_error,
     train,
     train_seeds,
 )

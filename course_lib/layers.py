@@ -5,9 +5,10 @@ Introduced in chapter 4 (batch normalization). `BatchNorm1d` is a readable re-im
 two load each other's `state_dict`); it is for reading and testing, not speed. `batchnorm_layers`
 finds a model's batch-norm layers (PyTorch's, this module's and subclasses of either);
 `fold_batchnorm` turns `bn(linear(x))` in eval mode into one `nn.Linear`, as deployment tools do,
-and `fold_network` does it for every such pair of a Sequential. `LayerNorm`, `GroupNorm` and
-`BatchNorm2d` normalize over other axes (chapter 4); `Dropout` (chapter 6) is inverted dropout
-with the behaviour of `torch.nn.Dropout`.
+and `fold_network` does it for every such pair of a Sequential. `accuracy_in_train_mode` measures
+the mistake of evaluating in training mode (batch statistics of the test batches). `LayerNorm`,
+`GroupNorm` and `BatchNorm2d` normalize over other axes (chapter 4); `Dropout` (chapter 6) is
+inverted dropout with the behaviour of `torch.nn.Dropout`.
 
 This module is not a replacement for the PyTorch layer: it has no `affine=False`, no
 `track_running_stats=False` and no channels-last or fused kernels.
@@ -22,7 +23,13 @@ from torch import nn
 
 from course_lib import checks
 
-__all__ = ["BatchNorm1d", "batchnorm_layers", "fold_batchnorm", "fold_network"]
+__all__ = [
+    "BatchNorm1d",
+    "accuracy_in_train_mode",
+    "batchnorm_layers",
+    "fold_batchnorm",
+    "fold_network",
+]
 
 
 class BatchNorm1d(nn.Module):
@@ -152,6 +159,24 @@ def batchnorm_layers(model: nn.Module) -> list[nn.Module]:
     checks.module("model", model)
     kinds = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, BatchNorm1d)
     return [m for m in model.modules() if isinstance(m, kinds)]
+
+
+@torch.no_grad()
+def accuracy_in_train_mode(
+    model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int
+) -> float:
+    """Accuracy of `model` evaluated in training mode on consecutive batches of `X`: what
+    forgetting `model.eval()` gives, with each batch normalized by its own statistics. Chapter 4.
+
+    Works on a copy, so the model's running statistics and mode are left as they were.
+    """
+    checks.module("model", model)
+    batch_size = checks.positive_int("batch_size", batch_size)
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    trained = copy.deepcopy(model).train()
+    logits = torch.cat([trained(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
+    return (logits.argmax(dim=1) == y).float().mean().item()
 
 
 def fold_network(model: nn.Sequential) -> nn.Sequential:

@@ -27,7 +27,8 @@ from course_lib.reproducibility import seed_everything
 
 __all__ = [
     "Callback", "History", "Result", "Run", "accuracy", "evaluate", "fit", "format_mean_std",
-    "format_score", "make_optimizer", "mean_std", "train", "train_seeds",
+    "format_score", "make_optimizer", "mean_std", "paired_differences", "standard_error", "train",
+    "train_seeds",
 ]
 
 Metric = Callable[[Any, torch.Tensor], float]
@@ -86,6 +87,18 @@ class History:
     def last(self, key: str) -> float:
         """The final epoch's value of `key` (NaN if the run diverged)."""
         return self[key][-1]
+
+    def at(self, key: str, epoch: int) -> float:
+        """The value of `key` after `epoch` epochs (counted from 1): what a run stopped there
+        would have logged, when nothing in training depends on the total number of epochs
+        (chapters 4 and 6 read one long run at several budgets). Chapter 4."""
+        values = self[key]
+        checks.positive_int("epoch", epoch)
+        if epoch > len(values):
+            raise ValueError(
+                f"epoch must be at most {len(values)} (the epochs trained), got {epoch}"
+            )
+        return values[epoch - 1]
 
     def log(self, logs: Mapping[str, float]) -> None:
         for key, value in logs.items():
@@ -445,6 +458,30 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
         raise ValueError("mean_std needs at least one value")
     std = float(values.std(ddof=1)) if values.size > 1 else 0.0
     return float(values.mean()), std
+
+
+def standard_error(values: Sequence[float]) -> float:
+    """Standard error of the mean: the sample standard deviation over sqrt(n) (0 for one value).
+
+    A mean difference over seeds "more than twice its standard error" is the course's test for a
+    difference of a few points (chapters 4 and 6). Chapter 4.
+    """
+    values = np.asarray(values, dtype=float)
+    return mean_std(values)[1] / math.sqrt(values.size)
+
+
+def paired_differences(a: Sequence[float], b: Sequence[float]) -> list[float]:
+    """`b - a` seed by seed, for two lists of scores over the same seeds in the same order.
+
+    Paired by seed (same initial weights and batches), the differences vary less than either
+    list (chapters 4 and 6). Chapter 4.
+    """
+    if len(a) != len(b) or len(a) == 0:
+        raise ValueError(
+            f"paired_differences needs two non-empty lists of the same length (one score per "
+            f"seed), got lengths {len(a)} and {len(b)}"
+        )
+    return [float(y) - float(x) for x, y in zip(a, b)]
 
 
 def format_score(x: float, digits: int = 1) -> str:

@@ -264,3 +264,28 @@ def test_the_chapter_4_exercises_pass_their_self_test():
 @pytest.mark.parametrize("candidate", [BatchNorm1d, nn.BatchNorm1d])
 def test_the_library_layer_and_pytorchs_pass_the_module_exercise(candidate):
     assert grade_solution("batchnorm.BatchNorm1d", candidate).passed
+
+
+def test_accuracy_in_train_mode_uses_batch_statistics_and_leaves_the_model_alone():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), BatchNorm1d(4), nn.Linear(4, 2)).eval()
+    X, y = torch.randn(12, 3), torch.randint(0, 2, (12,))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trained = nn.Sequential(*model).train()  # the same modules, in training mode
+    with torch.no_grad():
+        expected = torch.cat([trained(X[:5]), trained(X[5:10]), trained(X[10:])])
+    model.eval()
+    for k, v in model.state_dict().items():  # undo the update made to compute `expected`
+        v.copy_(before[k])
+    accuracy = cl.layers.accuracy_in_train_mode(model, X, y, 5)
+    assert accuracy == (expected.argmax(dim=1) == y).float().mean().item()
+    assert not model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), f"{k} changed"
+
+
+@pytest.mark.parametrize("batch_size", [0, 2.0, True])
+def test_accuracy_in_train_mode_bad_batch_size(batch_size):
+    model = nn.Sequential(nn.Linear(3, 2))
+    with pytest.raises(ValueError, match="batch_size"):
+        cl.layers.accuracy_in_train_mode(model, torch.randn(4, 3), torch.zeros(4), batch_size)

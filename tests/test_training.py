@@ -238,6 +238,29 @@ def test_summaries():
     assert cl.format_mean_std([0.4, float("nan")]) == "diverged (1 of 2 seeds)"
 
 
+def test_paired_differences_and_standard_error():
+    a, b = [0.40, 0.45, 0.50], [0.43, 0.44, 0.56]
+    assert cl.paired_differences(a, b) == pytest.approx([0.03, -0.01, 0.06])
+    d = np.array(b) - np.array(a)
+    assert cl.standard_error(d) == pytest.approx(np.std(d, ddof=1) / np.sqrt(3))
+    assert cl.standard_error([0.7]) == 0.0
+    with pytest.raises(ValueError, match="same length"):
+        cl.paired_differences([0.1, 0.2], [0.3])
+    with pytest.raises(ValueError, match="same length"):
+        cl.paired_differences([], [])
+
+
+def test_history_at_reads_one_run_at_a_shorter_budget():
+    h = cl.History({"val_accuracy": [0.5, 0.7, 0.9]})
+    assert h.at("val_accuracy", 1) == 0.5 and h.at("val_accuracy", 3) == h.last("val_accuracy")
+    with pytest.raises(ValueError, match="at most 3"):
+        h.at("val_accuracy", 4)
+    with pytest.raises(ValueError, match="epoch"):
+        h.at("val_accuracy", 0)
+    with pytest.raises(KeyError, match="loss"):
+        h.at("loss", 1)
+
+
 def test_plot_runs_draws_the_mean_over_seeds_and_pads_stopped_runs():
     a = cl.History({"val_accuracy": [0.5, 0.7, 0.9]})
     b = cl.History({"val_accuracy": [0.3, 0.5]})
@@ -266,3 +289,15 @@ def test_evaluate_concatenates_named_tuple_outputs():
     X = torch.randn(10, 3)
     out = cl.evaluate(Model(), X, loss_fn=lambda o, t: F.mse_loss(o.x_hat, t), batch_size=4)
     assert out["loss"] == pytest.approx(F.mse_loss(2 * X, X).item(), rel=1e-6)
+
+
+def test_the_first_epochs_of_a_long_run_are_a_short_run():
+    # what chapters 4 and 6 rely on: Adam at a constant rate, nothing depends on num_epochs
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(96, 5, generator=g), torch.randint(0, 3, (96,), generator=g)
+    data = cl.Split(X, y, X[:32], y[:32], X[:0], y[:0])
+    run = cl.Run(lambda: cl.MLP([5, 8, 3], dropout=0.3), lr=1e-2, num_epochs=5, batch_size=32)
+    long = cl.train(run, data).history
+    short = cl.train(run.replace(num_epochs=2), data).history
+    for key in ("loss", "val_accuracy", "val_loss"):
+        assert long.at(key, 2) == pytest.approx(short.last(key), rel=1e-6, abs=1e-7)
