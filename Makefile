@@ -9,11 +9,13 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 
-.PHONY: help venv book test lab execute bench selftest mutate clean
+.PHONY: help venv book test test-portable test-matrix lab execute bench selftest mutate clean
 
 help:
 	@echo "make book     build the website into _build/html"
 	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
+	@echo "make test-portable  the library tests and notebooks again, as on a baseline x86-64 CPU"
+	@echo "make test-matrix    the library tests and notebooks with the oldest and newest versions"
 	@echo "make lab      open JupyterLab on the chapter list (exercises/ beside it)"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
 	@echo "make bench    measure notebook times and peak memory, the training loop and the grader; rewrite the performance page"
@@ -40,6 +42,33 @@ TEST_JOBS ?= auto
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
+
+# CPU profiles (issue 23): environment variables that make PyTorch (ATen), MKL, oneDNN and NumPy
+# dispatch the code paths of another x86-64 CPU. Baseline: no AVX at all (SSE4 at most), the
+# slowest x86-64 a learner may have; AVX2: most laptops. tests/test_cpu_profiles.py checks that
+# each variable reaches its library. NumPy's list is comma-separated (make passes it unquoted).
+BASELINE_CPU := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 \
+	NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR
+AVX2_CPU := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2 \
+	NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR
+# The library tests and every notebook (nbval, with each cell's declared tolerance); not the
+# site, the browser or the static checks, which do no numerics (noxfile.py runs the same).
+TEST_SELECTION := tests chapters exercises --ignore=tests/test_browser.py \
+	--ignore=tests/test_site.py --ignore=tests/test_lint.py --ignore=tests/test_line_length.py \
+	--ignore=tests/test_docstrings.py
+
+test-portable: $(STAMP)
+	env $(BASELINE_CPU) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(TEST_SELECTION)
+
+# The oldest and newest supported versions (noxfile.py): two environments under .nox, a PyTorch
+# each (several GB where no wheel is cached); not run by CI. E.g. on pyenv:
+# make test-matrix COURSE_PYTHON_LOWEST=~/.pyenv/versions/3.10.13/bin/python
+COURSE_PYTHON_LOWEST ?= 3.10
+COURSE_PYTHON_NEWEST ?= 3.11
+
+test-matrix: $(STAMP)
+	COURSE_PYTHON_LOWEST=$(COURSE_PYTHON_LOWEST) COURSE_PYTHON_NEWEST=$(COURSE_PYTHON_NEWEST) \
+		TEST_JOBS=$(TEST_JOBS) $(BIN)/nox -f noxfile.py
 
 # JupyterLab at the repository root, so that chapters/ and exercises/ and the links between them
 # all work; it opens on the chapter list.
