@@ -1,8 +1,14 @@
-"""Every kernel that nbval starts inherits the portable-numerics environment (see
-`course_lib.reproducibility.PORTABLE_NUMERICS`), as `make execute` does, so that stored and
-re-computed outputs agree on any CPU of the machine kind."""
+"""Root conftest: nbval's comparison made tolerant where a cell declares it
+(tests/nbval_tolerance.py), and every kernel that nbval starts inherits the portable-numerics
+environment (`course_lib.reproducibility.PORTABLE_NUMERICS`), as `make execute` does."""
 import os
+import sys
+from pathlib import Path
 
-from course_lib.reproducibility import PORTABLE_NUMERICS
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
+
+from course_lib.reproducibility import PORTABLE_NUMERICS  # noqa: E402
+
+pytest_plugins = ["nbval_tolerance"]
 
 os.environ.update(PORTABLE_NUMERICS)

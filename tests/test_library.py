@@ -116,6 +116,22 @@ def test_seed_everything_reproduces_torch_numpy_and_python():
         cl.seed_everything(0, threads=0)
 
 
+def test_the_seed_offset_variable_shifts_every_seed_to_another_draw(monkeypatch):
+    cl.seed_everything(3)
+    draw_3 = torch.rand(4)
+    monkeypatch.setenv("COURSE_SEED_OFFSET", "3")
+    generator = cl.seed_everything(0)
+    torch.testing.assert_close(torch.rand(4), draw_3, rtol=0, atol=0)
+    assert generator.initial_seed() == 3
+    for bad in ("-1", "two", "1.5"):
+        monkeypatch.setenv("COURSE_SEED_OFFSET", bad)
+        with pytest.raises(ValueError, match="COURSE_SEED_OFFSET must be a non-negative"):
+            cl.seed_everything(0)
+    monkeypatch.setenv("COURSE_SEED_OFFSET", "")
+    cl.seed_everything(3)
+    torch.testing.assert_close(torch.rand(4), draw_3, rtol=0, atol=0)
+
+
 def test_seed_everything_sets_determinism_without_loading_the_compiler():
     # torch.use_deterministic_algorithms imports torch._dynamo (1.5-2.3 s per notebook); the
     # course sets the same flag without it. A fresh interpreter shows what a notebook pays.
