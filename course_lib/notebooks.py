@@ -21,8 +21,6 @@ import nbformat
 
 from course_lib.progress import PROGRESS_ENV
 
-from course_lib.reproducibility import PORTABLE_NUMERICS
-
 __all__ = [
     "ROOT",
     "SETUP_METADATA",
@@ -175,7 +173,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench.json",
                         help="where `bench` writes its measurements")
     args = parser.parse_args(argv)
-    os.environ.update(PORTABLE_NUMERICS)  # the kernels inherit it: outputs portable across CPUs
     if args.command == "sync-setup":
         for path in args.notebooks:
             print(f"{path}: {'updated' if sync_setup_cell(path) else 'up to date'}")
