@@ -137,3 +137,19 @@ def test_bad_options_are_refused_with_what_was_expected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         margins.main(["--jobs", "0"])
     assert "--jobs must be a positive integer" in capsys.readouterr().err
+
+
+def test_room_is_the_mean_margin_over_its_spread_and_infinite_when_the_draws_agree():
+    draws = [{"notebook": "n.ipynb", "offset": k, "errors": [], "records": [
+        {"cell": 1, "line": 1, "text": "a < b", "kind": "compare", "failures": 0,
+         "margin": [1.0, 2.0, 3.0][k], "values": None},
+        {"cell": 1, "line": 2, "text": "s == 0", "kind": "compare", "failures": 0,
+         "margin": 0.0, "values": None},
+        {"cell": 1, "line": 3, "text": "c < 0", "kind": "compare", "failures": 1,
+         "margin": 0.0, "values": None},
+    ]} for k in range(3)]
+    rows = {r["text"]: r for r in margins.summarise(draws)}
+    assert rows["a < b"]["room"] == pytest.approx(2.0 / 1.0)  # mean 2, sd 1
+    assert rows["s == 0"]["room"] == float("inf") and rows["c < 0"]["room"] == float("-inf")
+    assert [r["text"] for r in margins.thinnest(list(rows.values()))] == ["c < 0", "a < b",
+                                                                          "s == 0"]

@@ -293,8 +293,8 @@ def _room(row: dict) -> float | None:
     """Mean margin over its spread across draws: inf when the draws agree and it holds."""
     if row["mean_margin"] is None or row["sd_margin"] is None:
         return None
-    if row["sd_margin"] == 0:
-        return math.inf if row["mean_margin"] > 0 else -math.inf if row["mean_margin"] < 0 else 0.0
+    if row["sd_margin"] == 0:  # the same margin on every draw: it holds or fails on all
+        return -math.inf if row["failed"] else math.inf
     return row["mean_margin"] / row["sd_margin"]
 
 
@@ -314,7 +314,7 @@ def _fmt(value: float | None) -> str:
         return ""
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value:.3g}"
+    return f"{value + 0.0:.3g}"  # + 0.0: no "-0"
 
 
 def _table(rows: list[dict]) -> list[str]:
@@ -357,7 +357,9 @@ def markdown(rows: list[dict], draws: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _run_all(notebooks: list[str], offsets: list[int], jobs: int, timeout: int) -> list[dict]:
+def _run_all(notebooks: list[str], offsets: list[int], jobs: int, timeout: int,
+             progress=None) -> list[dict]:
+    """Every (notebook, offset) draw, `jobs` at a time; `progress(draws)` after each."""
     tasks = [(nb, off) for nb in notebooks for off in offsets]
     draws = []
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -369,7 +371,22 @@ def _run_all(notebooks: list[str], offsets: list[int], jobs: int, timeout: int) 
                   f"{len(draw['records'])} assertions, {failed} failed, "
                   f"{len(draw['errors'])} errors", file=sys.stderr, flush=True)
             draws.append(draw)
+            if progress is not None:
+                progress(sorted(draws, key=lambda d: (d["notebook"], d["offset"])))
     return sorted(draws, key=lambda d: (d["notebook"], d["offset"]))
+
+
+def _write(draws: list[dict], markdown_path: Path | None, json_path: Path | None) -> str:
+    rows = summarise(draws)
+    report = markdown(rows, draws)
+    if markdown_path:
+        markdown_path.parent.mkdir(parents=True, exist_ok=True)
+        markdown_path.write_text(report)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps({"rows": rows, "draws": draws}, indent=1,
+                                        default=str) + "\n")
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -394,19 +411,14 @@ def main(argv: list[str] | None = None) -> int:
         if not found:
             parser.error(f"--notebooks: no notebook matches {pattern!r}")
         notebooks += [p for p in found if p not in notebooks]
-    draws = _run_all(notebooks, sorted(set(args.offsets)), args.jobs, args.timeout)
-    rows = summarise(draws)
-    report = markdown(rows, draws)
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(report)
-    else:
+    # The files are rewritten after every draw: a long run cut short keeps what it measured.
+    draws = _run_all(notebooks, sorted(set(args.offsets)), args.jobs, args.timeout,
+                     lambda so_far: _write(so_far, args.markdown, args.json))
+    report = _write(draws, args.markdown, args.json)
+    if not args.markdown:
         print(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"rows": rows, "draws": draws}, indent=1,
-                                        default=str) + "\n")
-    return 1 if any(r["failed"] for r in rows) or any(d["errors"] for d in draws) else 0
+    failed = any(r["failed"] for r in summarise(draws)) or any(d["errors"] for d in draws)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
