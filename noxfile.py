@@ -1,8 +1,8 @@
 """The versions course_lib claims, tested (issue 23): `make test-matrix`, or `nox -s lowest newest`.
 
 - `lowest`: the oldest Python the project accepts with every runtime dependency of
-  pyproject.toml pinned at its lower bound (`>=X` becomes `==X`, read from pyproject.toml, so the
-  pins follow the claims).
+  pyproject.toml pinned at its lower bound (`>=X` becomes X exactly, or its post-release; read
+  from pyproject.toml, so the pins follow the claims).
 - `newest`: the newest release of everything that installs here (pip's `--upgrade` on all of it).
 
 Each builds its own virtual environment under `.nox/`, installs course_lib with its `dev` extras
@@ -38,14 +38,17 @@ TEST_SELECTION = [
 
 
 def lower_bounds() -> list[str]:
-    """`name==X` for each runtime dependency `name>=X` of pyproject.toml."""
+    """Each runtime dependency `name>=X` of pyproject.toml pinned at X, or at X's post-release
+    where only that was published (mnist1d 0.0.2 exists as 0.0.2.post1)."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     pins = []
     for requirement in project["dependencies"]:
         match = re.fullmatch(r"\s*([A-Za-z0-9_.\-\[\]]+)\s*>=\s*([0-9][^,;\s]*)\s*", requirement)
         if not match:
             raise ValueError(f"pyproject.toml: expected `name>=version`, got {requirement!r}")
-        pins.append(f"{match.group(1)}=={match.group(2)}")
+        name, version = match.groups()
+        pins.append(f"{name}=={version}" if ".post" in version
+                    else f"{name}>={version},<={version}.post9999")
     return pins
 
 
