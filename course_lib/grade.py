@@ -8,8 +8,9 @@ a clean environment, limits on memory and processes (a cgroup, else per-process 
 time and output. The score is computed here, from the values the learner's functions returned,
 never from what the notebook printed. A broken or hostile submission scores 0 with the reason in
 the `error` column and does not stop the others. Both gradebooks are rewritten after every row, by
-this process alone, so a killed grader keeps every row it had. `--self-test` proves the exercises
-are not vacuous. Exit status 0 when grading completed, whatever the scores.
+this process alone, so a killed grader keeps every row it had; a rerun keeps the rows of unchanged
+notebooks (`--force` grades all again). `--self-test` proves the exercises are not vacuous.
+Exit status 0 when grading completed, whatever the scores.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import argparse
 import collections
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
 import queue
 import re
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -89,6 +92,7 @@ class Submission:
     isolation: str = ""
     seconds: float = 0.0
     peak_memory_mb: float | None = None
+    sha256: str = ""  # of the notebook file: a rerun keeps the row while it is unchanged
 
     @property
     def score(self) -> int:
@@ -102,19 +106,29 @@ class Submission:
 # ---- the class folder ----------------------------------------------------------------------
 
 
-def display_name(path: Path) -> str:
-    """A path as text, whatever the encoding of its name (undecodable bytes shown as escapes)."""
-    return os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+def display_name(path: Path | str) -> str:
+    """A path as one line of plain text, whatever its name holds: undecodable bytes, control
+    characters (newlines, ANSI escape codes) and invisible format characters (bidirectional
+    overrides) shown as escapes, so that no name can print a line of its own or recolour one."""
+    text = os.fsencode(str(path)).decode("utf-8", "backslashreplace")
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text
+    )
 
 
-def _submissions(paths: list[str]) -> list[Path]:
+def _submissions(paths: list[str], ignored: list[Path] | None = None) -> list[Path]:
+    """The files to grade under `paths`; hidden files and folders (a leading dot) are skipped,
+    and the topmost of each is added to `ignored`."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir() and not path.is_symlink():
             for child in sorted(path.rglob("*"), key=lambda p: os.fsencode(str(p))):
                 parts = child.relative_to(path).parts
-                if any(p.startswith(".") for p in parts) or any(
+                hidden = [i for i, p in enumerate(parts) if p.startswith(".")]
+                if hidden and hidden[0] == len(parts) - 1 and ignored is not None:
+                    ignored.append(child)
+                if hidden or any(
                     parent.is_symlink()
                     for parent in child.relative_to(path).parents
                     if str(parent) != "."
@@ -139,6 +153,26 @@ def _read_submission(path: Path) -> tuple[bytes | None, str]:
         return path.read_bytes(), ""
     except OSError as exc:
         return None, f"not a readable notebook: {exc.strerror or type(exc).__name__}"
+
+
+def _upgraded(raw: bytes) -> tuple[bytes | None, str]:
+    """An nbformat 1-3 notebook converted to nbformat 4 by nbformat; other bytes unchanged;
+    (None, why) when the conversion fails."""
+    try:
+        nb = json.loads(raw)
+    except (ValueError, RecursionError):
+        return raw, ""
+    if not isinstance(nb, dict) or nb.get("nbformat") not in (1, 2, 3):
+        return raw, ""
+    try:
+        import nbformat
+
+        return nbformat.writes(nbformat.reads(raw.decode("utf-8"), as_version=4)).encode(), ""
+    except Exception as exc:
+        return None, (
+            f"not a readable notebook: nbformat {nb['nbformat']} that could not be converted "
+            f"({type(exc).__name__}): open it and save it in Jupyter"
+        )
 
 
 def _notebook(raw: bytes) -> tuple[dict | None, str]:
@@ -313,13 +347,30 @@ class SandboxError(Exception):
     """The sandbox could not start or stopped answering."""
 
 
-def _bwrap_command(python_command: list[str]) -> list[str]:
-    """bubblewrap around the sandbox server: what it sees, read-only, and nothing else."""
+FORGED = (
+    "the sandbox's reply did not match this submission's request (forged, or out of step): "
+    "not graded; the sandbox was restarted"
+)
+
+
+NOBODY = ["--reuid", "65534", "--regid", "65534", "--clear-groups"]  # setpriv's options
+
+
+def _bwrap_binds() -> list[Path]:
+    """The folders the sandbox sees read-only: /usr, the Python installation, the virtual
+    environment and course_lib."""
     import course_lib
 
     package = Path(course_lib.__file__).resolve().parent
     binds = {Path("/usr"), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), package}
     binds |= {Path(sys.executable).resolve().parent.parent}
+    return sorted(binds)
+
+
+def _bwrap_command(python_command: list[str], fds: dict[Path, int] | None = None) -> list[str]:
+    """bubblewrap around the sandbox server: what it sees, read-only, and nothing else. With
+    `fds` (folder: descriptor opened here), the folders are bound from the descriptors, so that a
+    bubblewrap started as `nobody` binds folders it could not reach by their path."""
     command = [
         "bwrap",
         "--unshare-all",
@@ -334,8 +385,11 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
         "--tmpfs",
         "/tmp",
     ]
-    for path in sorted(binds):
-        command += ["--ro-bind", str(path), str(path)]
+    for path in _bwrap_binds():
+        if fds:
+            command += ["--ro-bind-fd", str(fds[path]), str(path)]
+        else:
+            command += ["--ro-bind", str(path), str(path)]
     for name in ("bin", "lib", "lib64", "sbin"):
         target = Path("/") / name
         if target.is_symlink():
@@ -361,6 +415,9 @@ def _bwrap_command(python_command: list[str]) -> list[str]:
 class Sandbox:
     """One sandbox (a bwrap container, or a plain process) running the grading server."""
 
+    nobody = True  # bubblewrap may be started as `nobody` (False once that failed to start)
+    slack = 60.0  # seconds the server may take beyond --timeout to answer (start-up, reading)
+
     def __init__(
         self, settings: Settings, mode: str, ids: list[str], use_cgroup: bool = True
     ) -> None:
@@ -378,17 +435,7 @@ class Sandbox:
             "ids": ids,
         }
         python = [sys.executable, "-I", "-m", "course_lib.grading.sandbox", json.dumps(config)]
-        self.tmp = None
-        if mode == "bubblewrap":
-            command, cwd = _bwrap_command(python), "/"
-        else:
-            self.tmp = tempfile.mkdtemp(prefix="course-grade-")
-            command, cwd = python, self.tmp
-        if self.cgroup:
-            script = (
-                "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files()) + 'exec "$@"'
-            )
-            command = ["/bin/sh", "-c", script, "sh", *command]
+        self.tmp = None if mode == "bubblewrap" else tempfile.mkdtemp(prefix="course-grade-")
         env = dict(
             _sandbox_environment(),
             HOME=self.tmp or "/tmp",
@@ -396,26 +443,39 @@ class Sandbox:
             MPLCONFIGDIR=os.path.join(self.tmp or "/tmp", "matplotlib"),
         )
         env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin") if mode == "process" else env["PATH"]
-        self.stderr = collections.deque(maxlen=20)
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        threading.Thread(target=self._drain, daemon=True).start()
-        try:
-            hello = json.loads(
-                read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600)
-            )
-        except (EOFError, TimeoutError, ValueError) as exc:
-            self.close()
-            raise SandboxError(
-                f"the {mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
-            ) from None
+        self.stderr: collections.deque = collections.deque(maxlen=20)
+        # bubblewrap started by root covers parts of its /proc, and the kernel then refuses each
+        # submission a /proc of its own; started as `nobody` it does not (and no process of the
+        # sandbox is root outside it). Where that fails to start, bubblewrap runs as root.
+        setpriv = shutil.which("setpriv")
+        as_nobody = bool(mode == "bubblewrap" and os.geteuid() == 0 and setpriv and Sandbox.nobody)
+        while True:
+            fds: dict[Path, int] = {}
+            try:
+                if mode == "bubblewrap":
+                    if as_nobody:
+                        fds = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in _bwrap_binds()}
+                    command, cwd = _bwrap_command(python, fds), "/"
+                    if as_nobody:
+                        command = [str(setpriv), *NOBODY, "--", *command]
+                else:
+                    command, cwd = python, str(self.tmp)
+                if self.cgroup:
+                    script = (
+                        "".join(f'echo $$ > "{p}" && ' for p in self.cgroup.procs_files())
+                        + 'exec "$@"'
+                    )
+                    command = ["/bin/sh", "-c", script, "sh", *command]
+                hello = self._start(command, cwd, env, list(fds.values()))
+                break
+            except SandboxError:
+                if not as_nobody:
+                    self.close()
+                    raise
+                Sandbox.nobody, as_nobody = False, False
+            finally:
+                for fd in fds.values():
+                    os.close(fd)
         self.namespaces = bool(hello.get("namespaces"))
         parts = [
             "bubblewrap (read-only system, no network, clean environment)"
@@ -423,7 +483,8 @@ class Sandbox:
             else "process only (NOT isolated by bubblewrap)"
         ]
         parts.append(
-            "own PID/mount/network namespaces per submission"
+            ("own PID/mount/network namespaces and /proc per submission" if hello.get("proc")
+             else "own PID/mount/network namespaces per submission (the sandbox's /proc)")
             if self.namespaces
             else "no namespaces per submission"
         )
@@ -438,25 +499,67 @@ class Sandbox:
         self.description = "; ".join(parts)
         self.fresh = True
 
+    def _start(self, command: list[str], cwd: str, env: dict, fds: list[int]) -> dict:
+        """Start the server; its hello (SandboxError, and nothing left running, if none)."""
+        self.process = subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=fds,
+        )
+        threading.Thread(target=self._drain, daemon=True).start()
+        os.set_blocking(self.process.stdin.fileno(), False)  # writes keep their deadline
+        try:
+            hello = json.loads(
+                read_frame(self.process.stdout.fileno(), 2**16, time.monotonic() + 600)
+            )
+            if not isinstance(hello, dict):
+                raise ValueError("not a hello")
+            return hello
+        except (EOFError, TimeoutError, ValueError) as exc:
+            with contextlib.suppress(Exception):
+                self.process.stdin.close()
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            with contextlib.suppress(Exception):
+                self.process.wait(timeout=10)
+            raise SandboxError(
+                f"the {self.mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
+            ) from None
+
     def _drain(self) -> None:
         for line in iter(self.process.stderr.readline, b""):
             self.stderr.append(line.decode(errors="replace").strip()[:300])
 
     def run(self, name: str, raw: bytes, ids: list[str]) -> tuple[dict, list[bytes], float | None]:
-        """Send one notebook; return (status, response messages, peak memory in MB)."""
+        """Send one notebook; return (status, response messages, peak memory in MB).
+
+        The request ends with a fresh nonce that the server reads only once the submission's
+        process exists; the reply must carry it and the SHA-256 of its data, else SandboxError
+        (a reply forged, or shifted from another request): the caller restarts the sandbox.
+        Every write and read has the deadline `--timeout` + `slack`, whatever the pipe holds."""
         if self.cgroup:
             self.cgroup.reset_peak()
         request = {"name": name, "ids": ids, "timeout": self.settings.timeout}
+        nonce = secrets.token_hex(16)
+        self.fresh = False
         try:
-            write_frame(self.process.stdin.fileno(), json.dumps(request).encode())
-            write_frame(self.process.stdin.fileno(), raw)
-            deadline = time.monotonic() + self.settings.timeout + 60
+            deadline = time.monotonic() + self.settings.timeout + self.slack
+            for message in (json.dumps(request).encode(), raw, nonce.encode()):
+                write_frame(self.process.stdin.fileno(), message, deadline)
             out = self.process.stdout.fileno()
             status = json.loads(read_frame(out, 2**16, deadline))
+            if not isinstance(status, dict) or status.get("nonce") != nonce:
+                raise SandboxError(FORGED)
             data = read_frame(out, self.settings.output_mb * 2**20 + 2**16, deadline)
+            if hashlib.sha256(data).hexdigest() != status.get("sha256"):
+                raise SandboxError(FORGED)
         except (OSError, EOFError, TimeoutError, ValueError) as exc:
             raise SandboxError(f"the sandbox stopped answering ({type(exc).__name__})") from None
-        self.fresh = False
         return status, split_frames(data), self.cgroup.peak_mb() if self.cgroup else None
 
     def alive(self) -> bool:
@@ -503,6 +606,25 @@ def choose_isolation(requested: str) -> tuple[str, str]:
 _JUDGE_LOCK = threading.Lock()
 
 
+def _changed_argument(case: Any, after: Any) -> int | None:
+    """The index of the first argument of `case` that `after` (the arguments as they were after
+    the learner's call, returned by the sandbox) shows changed in place; None if none did or
+    they did not come back (an argument too large for the output limit is not judged)."""
+    from course_lib.grading.compare import difference, plain
+
+    if not isinstance(after, (list, tuple)) or len(after) != len(case.args):
+        return None
+    for index, (before, now) in enumerate(zip(case.args, after)):
+        before = plain(before)
+        if isinstance(now, dict) and set(now) == {"unsupported"} and not (
+            isinstance(before, dict) and "unsupported" in before
+        ):
+            continue
+        if difference(before, now, 0.0, 0.0) is not None:
+            return index
+    return None
+
+
 def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -> None:
     import torch
 
@@ -537,18 +659,25 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
             row.messages[exercise.id] = f"✘ {exercise.id}: {str(entry['problem'])[:300]}"
             continue
         try:
-            outcomes = [
-                Outcome(
-                    str(o["status"]),
-                    o.get("value"),
-                    str(o.get("error", "")),
-                    o.get("mutated") if type(o.get("mutated")) is int else None,
-                )
-                for o in entry.get("outcomes", [])
-            ]
+            returned = list(entry.get("outcomes", []))
+
+            def outcomes(returned: list = returned, exercise: Any = exercise) -> list:
+                """Outcome per case; whether it changed its input is judged here, on this
+                process's own copy of the case (under the dtype the notebook left)."""
+                cases = check.reference_outcomes(exercise)[0]
+                return [
+                    Outcome(
+                        str(o["status"]),
+                        o.get("value"),
+                        str(o.get("error", "")),
+                        _changed_argument(cases[i], o.get("after")) if i < len(cases) else None,
+                    )
+                    for i, o in enumerate(returned)
+                ]
+
             with _JUDGE_LOCK:
                 if dtype == torch.float32:
-                    result = judge(exercise, outcomes)
+                    result = judge(exercise, outcomes())
                 else:  # the notebook changed the default dtype: so did the cases cl.check built
                     saved = check._reference_cache.pop(exercise.id, None)
                     mutants = {
@@ -559,7 +688,7 @@ def _judge(row: Submission, exercises: list, meta: dict, entries: list[bytes]) -
                     previous = torch.get_default_dtype()
                     torch.set_default_dtype(dtype)
                     try:
-                        result = judge(exercise, outcomes)
+                        result = judge(exercise, outcomes())
                     finally:
                         torch.set_default_dtype(previous)
                         check._reference_cache.pop(exercise.id, None)
@@ -693,6 +822,7 @@ def write_gradebooks(
                 "isolation": r.isolation,
                 "seconds": r.seconds,
                 "peak_memory_mb": r.peak_memory_mb,
+                "sha256": r.sha256,
             }
             for r in rows
         ]
@@ -714,6 +844,66 @@ def _expected_chapter(
     return sorted(c for c, n in named.items() if n == best)[0]
 
 
+_RETRIED = ("the sandbox", "the bubblewrap sandbox", "the process sandbox", "could not be graded")
+
+
+def _previous_rows(csv_path: Path | None, json_path: Path | None, force: bool) -> dict:
+    """The rows of the previous run's JSON gradebook by submission (none with `force`); refuses a
+    CSV gradebook that would be overwritten with nothing to resume from."""
+    if force:
+        return {}
+    if json_path and json_path.exists():
+        try:
+            records = json.loads(json_path.read_text(encoding="utf-8"))
+            assert isinstance(records, list)
+        except (OSError, ValueError, AssertionError):
+            raise SystemExit(
+                f"error: --json {display_name(json_path)} is not a gradebook of this grader: "
+                "move it away, or pass --force to overwrite it"
+            ) from None
+        return {
+            r["submission"]: r
+            for r in records
+            if isinstance(r, dict) and isinstance(r.get("submission"), str)
+        }
+    if csv_path and csv_path.exists():
+        raise SystemExit(
+            f"error: --csv {display_name(csv_path)} exists and there is no --json gradebook to "
+            "resume from: pass the previous run's --json too, or --force to overwrite it"
+        )
+    return {}
+
+
+def _kept(record: dict | None, row: Submission) -> Submission | None:
+    """The previous run's row, if its notebook is unchanged (same SHA-256), it was graded on the
+    same exercises and it did not fail for a reason of the grader's (then it is graded again)."""
+    try:
+        if (
+            record is None
+            or not row.sha256
+            or record.get("sha256") != row.sha256
+            or sorted(record["exercises"]) != sorted(row.scores)
+            or str(record.get("error", "")).startswith(_RETRIED)
+        ):
+            return None
+        exercises = record["exercises"]
+        return Submission(
+            row.submission,
+            chapter=row.chapter,
+            flag=row.flag,
+            scores={i: int(exercises[i]["score"]) for i in row.scores},
+            messages={i: str(exercises[i].get("message", "")) for i in row.scores},
+            error=str(record.get("error", "")),
+            cell_errors=[str(e) for e in record.get("cell_errors", [])],
+            isolation=str(record.get("isolation", "")),
+            seconds=float(record.get("seconds") or 0.0),
+            peak_memory_mb=record.get("peak_memory_mb"),
+            sha256=row.sha256,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
 def grade_paths(
     paths: list[str],
     settings: Settings,
@@ -722,8 +912,13 @@ def grade_paths(
     csv_path: Path | None = None,
     json_path: Path | None = None,
     echo: Any = print,
+    force: bool = False,
 ) -> list[Submission]:
     """Grade every notebook under `paths`; write the gradebooks after each row; return the rows.
+
+    A rerun resumes: a notebook whose row is in the `json_path` gradebook already, unchanged
+    (same SHA-256) and graded on the same exercises, keeps that row without running again;
+    `force` grades every notebook again. Hidden files and folders are listed as ignored.
 
     Each notebook is graded on `chapter` if given, else on the chapter it names (else the class's:
     the one most notebooks name); a row whose chapter is not the class's (or `chapter`) is
@@ -744,16 +939,24 @@ def grade_paths(
         )
 
     loaded = []  # (row, raw bytes or None, notebook or None)
-    for path in _submissions(paths):
+    ignored: list[Path] = []
+    for path in _submissions(paths, ignored):
         row = Submission(display_name(path))
         raw, problem = _read_submission(path)
         nb = None
+        if raw is not None:
+            row.sha256 = hashlib.sha256(raw).hexdigest()
+            raw, problem = _upgraded(raw)
         if raw is not None:
             nb, problem = _notebook(raw)
         row.error = problem
         if nb is not None:
             row.chapter = notebook_chapter(nb)
         loaded.append((row, raw, nb))
+    for path in ignored:
+        echo(f"ignored (hidden; rename it without the leading dot to grade it): "
+             f"{display_name(path)}")
+    previous = _previous_rows(csv_path, json_path, force)
     expected = _expected_chapter(loaded, chapter)
     graded_on = [chapter or row.chapter or expected for row, _, _ in loaded]
     by_chapter = {c: exercises_of(c) for c in sorted(set(graded_on)) if c}
@@ -767,11 +970,11 @@ def grade_paths(
     done: dict[int, Submission] = {}
     lock = threading.Lock()
 
-    def finish(index: int, row: Submission) -> None:
+    def finish(index: int, row: Submission, note: str = "") -> None:
         with lock:
             done[index] = row
             status = f"{row.score}/{row.max_score}" + (f"  error: {row.error}" if row.error else "")
-            echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else ""))
+            echo(f"{row.submission}: {status}" + (f"  [{row.flag}]" if row.flag else "") + note)
             write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
 
     work: queue.Queue = queue.Queue()
@@ -782,8 +985,11 @@ def grade_paths(
             row.flag = f"chapter {row.chapter}, the class's is {expected}: graded on {target}"
         if not target and not row.error:
             row.error = "cannot tell which chapter's exercises this notebook holds: pass --chapter"
+        kept = _kept(previous.get(row.submission), row) if not row.error else None
         if row.error:
             finish(index, row)
+        elif kept is not None:
+            finish(index, kept, "  (unchanged since the last run: kept)")
         else:
             work.put((index, row, raw, exercises))
     write_gradebooks([done[i] for i in sorted(done)], csv_path, json_path, ids)
@@ -884,6 +1090,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--self-test", action="store_true", help="check that every exercise is not vacuous"
     )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="grade every notebook again and overwrite the gradebooks (default: resume from "
+        "the --json gradebook, keeping the rows of unchanged notebooks)",
+    )
     args = parser.parse_args(argv)
 
     if args.self_test:
@@ -917,7 +1129,9 @@ def main(argv: list[str] | None = None) -> int:
         print(text.encode("utf-8", "replace").decode("utf-8"), flush=True)
 
     started = time.monotonic()
-    rows = grade_paths(args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo)
+    rows = grade_paths(
+        args.paths, settings, args.chapter, args.jobs, args.csv, args.json, echo, args.force
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     written = "".join(f"; wrote {display_name(p)}" for p in (args.csv, args.json) if p)
     print(

@@ -15,7 +15,8 @@ import tempfile
 import time
 from contextlib import contextmanager
 
-__all__ = ["find_postgres_bin", "postgres_server", "create_database"]
+__all__ = ["find_postgres_bin", "postgres_server", "create_database", "start_server",
+           "stop_server", "count_trials"]
 
 
 def find_postgres_bin() -> str | None:
@@ -54,13 +55,7 @@ def postgres_server(bin_dir: str):
                              "-U", "postgres", "--no-sync", "-E", "UTF8"]),
             check=True, capture_output=True, text=True, timeout=120,
         )
-        options = (f"-c listen_addresses='' -k {root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
-        subprocess.run(
-            _as_server_user([os.path.join(bin_dir, "pg_ctl"), "-D", data, "-o", options,
-                             "-l", os.path.join(root, "server.log"), "-w", "-t", "60", "start"]),
-            check=True, capture_output=True, text=True, timeout=90,
-        )
+        start_server(bin_dir, root)
         started = True
         yield root
     except subprocess.CalledProcessError as error:
@@ -71,6 +66,40 @@ def postgres_server(bin_dir: str):
         if started:
             _stop(bin_dir, data)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def start_server(bin_dir: str, root: str) -> None:
+    """Start (or start again) the server of `root`; return once it accepts connections."""
+    options = (f"-c listen_addresses='' -k {root} -c fsync=off "
+               "-c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+    subprocess.run(
+        _as_server_user([os.path.join(bin_dir, "pg_ctl"), "-D", os.path.join(root, "data"),
+                         "-o", options, "-l", os.path.join(root, "server.log"), "-w", "-t", "60",
+                         "start"]),
+        check=True, capture_output=True, text=True, timeout=90,
+    )
+
+
+def stop_server(bin_dir: str, root: str) -> None:
+    """Stop the server of `root` as `pg_ctl restart` does (fast: sessions are terminated)."""
+    subprocess.run(
+        _as_server_user([os.path.join(bin_dir, "pg_ctl"), "-D", os.path.join(root, "data"),
+                         "-m", "fast", "-w", "-t", "60", "stop"]),
+        check=True, capture_output=True, text=True, timeout=90,
+    )
+
+
+def count_trials(socket_dir: str, name: str) -> dict[str, int]:
+    """{state: number of trials} in database `name`, read with psycopg directly (no pool to
+    outlive a restart); {} while the tables or the database do not exist yet."""
+    import psycopg
+
+    try:
+        with psycopg.connect(host=socket_dir, user="postgres", dbname=name) as connection:
+            rows = connection.execute("SELECT state, count(*) FROM trials GROUP BY state")
+            return {str(state): count for state, count in rows}
+    except (psycopg.errors.UndefinedTable, psycopg.OperationalError):
+        return {}
 
 
 def _stop(bin_dir: str, data: str) -> None:

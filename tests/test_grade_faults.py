@@ -10,6 +10,7 @@ end to end with `--isolation process`. These faults live in processes mutmut can
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import subprocess
@@ -74,9 +75,14 @@ class Server:
         write_frame(self.process.stdin.fileno(),
                     json.dumps({"name": "s.ipynb", "ids": IDS, "timeout": TIMEOUT}).encode())
         write_frame(self.process.stdin.fileno(), raw)
+        nonce = uuid.uuid4().hex
+        write_frame(self.process.stdin.fileno(), nonce.encode())
         deadline = time.monotonic() + TIMEOUT + 60
         status = json.loads(read_frame(self.process.stdout.fileno(), 2**16, deadline))
-        frames = split_frames(read_frame(self.process.stdout.fileno(), 2**26, deadline))
+        assert status.pop("nonce") == nonce
+        data = read_frame(self.process.stdout.fileno(), 2**26, deadline)
+        assert status.pop("sha256") == hashlib.sha256(data).hexdigest()
+        frames = split_frames(data)
         meta = json.loads(frames[0]) if frames else {}
         entries = [torch.load(io.BytesIO(f), weights_only=True) for f in frames[1:]]
         return status, meta, entries
@@ -155,3 +161,19 @@ def test_an_installation_under_tmp_stays_visible_in_the_private_tmp(monkeypatch)
     monkeypatch.setattr(sys, "path", ["/tmp/clone/.venv/lib/site-packages", "/usr/lib/python3"])
     kept = sandbox._installed_under_tmp()
     assert "/tmp/clone" in kept and all(k.count("/") == 2 for k in kept)
+
+
+def test_a_submission_sees_only_the_processes_of_its_namespace(server):
+    """With namespaces, a fresh /proc (issue 22): its first process (1) and itself (2); the
+    server, its pipes and the instructor's processes are not there to open."""
+    source = (
+        "import os\nPIDS = sorted(p for p in os.listdir('/proc') if p.isdigit())\n"
+        "def step(x):\n    raise ValueError(' '.join(PIDS))\n"
+    )
+    _, _, entries = server.grade(_raw(source))
+    error = entries[IDS.index("activations.step")]["outcomes"][0]["error"]
+    listed = error.split("ValueError: ", 1)[1].split(" (line", 1)[0].split()
+    if server.hello["namespaces"]:
+        assert server.hello["proc"] and listed == ["1", "2"], error
+    else:
+        assert str(server.hello["pid"]) in listed  # no namespace: the machine's /proc

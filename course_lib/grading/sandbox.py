@@ -3,12 +3,15 @@
 Started by the instructor's grader (`course_lib.grade`), under bubblewrap where it can run, as
 `python -I -m course_lib.grading.sandbox CONFIG_JSON`. It imports PyTorch, `course_lib` and every
 exercise once and builds the test cases before any submission runs, then serves requests on its
-standard input: for each notebook it forks a child that enters new user, mount, PID, IPC, UTS and
-network namespaces (where the kernel allows), so that every process the submission starts dies
-with it and nothing of one submission survives into the next; the child mounts a private
+standard input: for each notebook it forks a child that first closes every descriptor but its
+result pipe, then enters new user, mount, PID, IPC, UTS and network namespaces (where the kernel
+allows), so that every process the submission starts dies with it and nothing of one submission
+survives into the next; its helper processes are non-dumpable, the submission sees a /proc of its
+own namespace only and runs without capabilities. The child mounts a private
 size-limited /tmp holding a copy of the notebook, sets its limits, executes the code cells (an
 error in a cell does not stop the rest), runs each learner function on the cases and writes what
-came out, as plain tensors and numbers, to a pipe. The server relays at most `output_mb` of it.
+came out, as plain tensors and numbers, to a pipe. The server relays at most `output_mb` of it,
+with the nonce that ended the request (read only after the fork) and the data's SHA-256.
 
 It judges nothing: the grader compares in its own process, which no submission reaches, so a
 notebook that patches `check`, the comparison or this module cannot raise its score. Reference
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import io
 import json
 import os
@@ -113,11 +117,19 @@ def code_cells(raw: bytes) -> tuple[list[tuple[int, str]], list[str]]:
 # ---- framing: length-prefixed messages on pipes --------------------------------------------
 
 
-def write_frame(fd: int, data: bytes) -> None:
-    """Write one message: 8-byte little-endian length, then the bytes."""
+def write_frame(fd: int, data: bytes, deadline: float | None = None) -> None:
+    """Write one message: 8-byte little-endian length, then the bytes (TimeoutError at
+    `deadline`, which holds only for a non-blocking `fd`)."""
     view = memoryview(struct.pack("<Q", len(data)) + data)
     while view:
-        view = view[os.write(fd, view) :]
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([], [fd], [], wait)[1]:
+                raise TimeoutError
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            continue
 
 
 def read_exact(fd: int, size: int, deadline: float | None = None) -> bytes:
@@ -161,8 +173,9 @@ def split_frames(data: bytes) -> list[bytes]:
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
 CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
 MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 2, 4, 16384, 1 << 18
-MS_RDONLY, MS_REMOUNT, MS_BIND = 1, 32, 4096
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
+MS_RDONLY, MS_NOEXEC, MS_REMOUNT, MS_BIND = 1, 8, 32, 4096
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 
 
 def _libc() -> Any:
@@ -189,6 +202,36 @@ def _enter_namespaces() -> None:
     ):
         with open(f"/proc/self/{name}", "w") as f:
             f.write(text)
+    # From here on no process of the same user, in this namespace or below (the submission's),
+    # may open this process's /proc files, descriptors included, or trace it.
+    _check(libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0), "prctl")
+
+
+def _keep_only(fd: int) -> None:
+    """Close every descriptor inherited from the server except `fd` (the result pipe), and make
+    0, 1 and 2 /dev/null: the server's request and reply pipes never reach a submission."""
+    os.closerange(3, fd)
+    os.closerange(fd + 1, 1 << 20)
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        if null != target:
+            os.dup2(null, target)
+    if null > 2:
+        os.close(null)
+
+
+def _drop_capabilities() -> None:
+    """No capability left, none to regain by exec: the submission cannot unmount its /proc or
+    /tmp, mount anything, or trace a process (it holds every capability of its own user
+    namespace until here)."""
+    libc = _libc()
+    for cap in range(64):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() == 22:
+            break  # EINVAL: past the last capability this kernel knows
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    _check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl")
 
 
 def _installed_under_tmp() -> list[str]:
@@ -203,14 +246,36 @@ def _installed_under_tmp() -> list[str]:
     return sorted(found)
 
 
-def _private_mounts(tmp_mb: int) -> None:
-    """In the new mount namespace: a fresh size-limited /tmp and /dev/shm of this submission.
+def _hide_other_processes() -> None:
+    """Where the kernel refuses a fresh /proc: an empty read-only folder over /proc/N of every
+    process and thread of the sandbox, this one included (its children, the submission, are
+    not), so that the submission sees none of them."""
+    libc = _libc()
+    flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+    ids = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            ids |= {pid, *filter(str.isdigit, os.listdir(f"/proc/{pid}/task"))}
+    for number in sorted(ids, key=int):
+        target = f"/proc/{number}"
+        hidden = libc.mount(b"none", target.encode(), b"tmpfs", flags, b"size=4k,mode=0") == 0
+        if not hidden and os.path.isdir(target):  # else it has ended meanwhile
+            _check(-1, f"hide {target}")
+
+
+def _private_mounts(tmp_mb: int, proc: bool) -> None:
+    """In the new mount namespace: a fresh size-limited /tmp and /dev/shm of this submission, and
+    a /proc that shows only the processes of its PID namespace: a fresh one (`proc`), else the
+    sandbox's with every process there hidden.
 
     Folders of the installation that live in /tmp are bound back into the fresh /tmp read-only
     (where the kernel allows it), so that imports made while grading still find their files.
     """
     libc = _libc()
     _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+    if proc:
+        flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+        _check(libc.mount(b"proc", b"/proc", b"proc", flags, None), "mount /proc")
     kept = [(folder, os.open(folder, os.O_PATH)) for folder in _installed_under_tmp()]
     options = f"size={tmp_mb}m,mode=1777".encode()
     _check(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, options), "mount /tmp")
@@ -224,20 +289,40 @@ def _private_mounts(tmp_mb: int) -> None:
         libc.mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | locked, None)
     if os.path.isdir("/dev/shm"):
         libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, options)
+    if not proc:
+        _hide_other_processes()
 
 
-def namespaces_available() -> bool:
-    """Whether a child can enter its own namespaces here (tried in a throwaway process)."""
+def probe_namespaces() -> tuple[bool, bool]:
+    """(whether a child can enter its own namespaces here, whether its PID namespace's first
+    process can mount a fresh /proc there), tried in throwaway processes. The kernel refuses the
+    /proc where the one above is partly covered: bubblewrap covers /proc/sys and others of its
+    /proc when it runs as root, which is why the grader starts it as `nobody`."""
     if not sys.platform.startswith("linux"):
-        return False
+        return False, False
     pid = os.fork()
     if pid == 0:
         try:
             _enter_namespaces()
-            os._exit(0)
+            init = os.fork()
+            if init == 0:
+                try:
+                    libc = _libc()
+                    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount")
+                    _check(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID, None), "mount")
+                    os._exit(0)
+                except BaseException:
+                    os._exit(1)
+            os._exit(0 if os.waitpid(init, 0)[1] == 0 else 2)
         except BaseException:
             os._exit(1)
-    return os.waitpid(pid, 0)[1] == 0
+    code = _exit_code(os.waitpid(pid, 0)[1])
+    return code in (0, 2), code == 0
+
+
+def namespaces_available() -> bool:
+    """Whether a child can enter its own namespaces here (tried in a throwaway process)."""
+    return probe_namespaces()[0]
 
 
 # ---- one submission ------------------------------------------------------------------------
@@ -328,7 +413,24 @@ def _plain_value(value: Any, budget: list[int], depth: int = 0) -> Any:
     return {"unsupported": type(value).__name__}
 
 
-def _run_notebook(raw: bytes, namespace: dict) -> list[str]:
+class _NoInput:
+    """input() while grading: nobody types, so it returns "" and the cell goes on; the cells
+    that asked are noted in the row."""
+
+    def __init__(self) -> None:
+        self.cell, self.cells = 0, []
+
+    def __call__(self, prompt: Any = "") -> str:
+        if self.cell not in self.cells:
+            self.cells.append(self.cell)
+        return ""
+
+    def notes(self) -> list[str]:
+        return [f'code cell {n}: input() returned "" (nobody types while grading)'
+                for n in self.cells]
+
+
+def _run_notebook(raw: bytes, namespace: dict, no_input: _NoInput | None = None) -> list[str]:
     """Execute the code cells in `namespace`; return the problems (cells that raised)."""
     try:
         cells, problems = code_cells(raw)
@@ -336,6 +438,8 @@ def _run_notebook(raw: bytes, namespace: dict) -> list[str]:
         return [f"not a readable notebook: {exc}"]
     sink = _Discard()
     for number, source in cells:
+        if no_input is not None:
+            no_input.cell = number
         try:
             with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
                 exec(compile(source, f"<code cell {number}>", "exec"), namespace)
@@ -352,22 +456,28 @@ def _run_notebook(raw: bytes, namespace: dict) -> list[str]:
 
 def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None:
     """The submission's process: run the notebook, then the learner's functions on the cases."""
+    import builtins
+
     import torch
 
     from course_lib.grading.check import collect
+    from course_lib.grading.compare import plain
 
     _set_limits(config)
-    null = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):
-        os.dup2(null, fd)
-    os.closerange(3, out)
-    os.closerange(out + 1, 65536)
+    _keep_only(out)
+    if config.get("drop_capabilities", True):
+        _drop_capabilities()
     sys.stdout = sys.stderr = _Discard()
 
+    no_input = _NoInput()
+    builtins.input = no_input
     namespace: dict[str, Any] = {"__name__": "__main__", "get_ipython": _Shell, "display": _display}
-    problems = _run_notebook(raw, namespace)
+    problems = _run_notebook(raw, namespace, no_input)
     default_dtype = torch.get_default_dtype()
-    meta = {"cell_errors": problems[:10], "default_dtype": str(default_dtype).replace("torch.", "")}
+    meta = {
+        "cell_errors": (problems[:10] + no_input.notes())[:10],
+        "default_dtype": str(default_dtype).replace("torch.", ""),
+    }
     write_frame(out, json.dumps(meta).encode())
     budget = [config["output_mb"] * 2**20 // 2]
     for exercise_id in request["ids"]:
@@ -381,7 +491,18 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
                     cases = list(exercise.cases())
                 except Exception:
                     pass
-            exercise.run = run
+            afters: list[Any] = []  # each case's arguments after the call: the grader judges them
+
+            def run_keeping_arguments(solution: Any, case: Any, run: Any = run) -> Any:
+                afters.append(None)
+                slot = len(afters) - 1
+                try:
+                    return run(solution, case)
+                finally:
+                    with contextlib.suppress(Exception):
+                        afters[slot] = plain(case.args)
+
+            exercise.run = run_keeping_arguments
             with contextlib.redirect_stdout(sys.stdout), contextlib.redirect_stderr(sys.stderr):
                 outcomes = collect(exercise, candidate, cases)
             entry = {
@@ -391,9 +512,9 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
                         "status": str(o.status),
                         "value": _plain_value(o.value, budget),
                         "error": str(o.error)[:2000],
-                        "mutated": o.mutated if type(o.mutated) is int else None,
+                        "after": _plain_value(afters[i], budget) if i < len(afters) else None,
                     }
-                    for o in outcomes
+                    for i, o in enumerate(outcomes)
                 ],
             }
         buffer = io.BytesIO()
@@ -429,21 +550,28 @@ def _submission_folder(request: dict, raw: bytes, base: str) -> str:
 def _child(config: dict, plan: dict, request: dict, raw: bytes, out: int, namespaces: bool) -> None:
     """Between server and submission: enter the namespaces, become PID 1 of the new one's parent."""
     libc = _libc()
+    server = os.getppid()
     if namespaces:
         _enter_namespaces()
+    # the server killed (with the grader), this process follows, and the submission with it
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != server:
+        os._exit(70)
+    if namespaces:
         init = os.fork()
         if init:  # still in the server's PID namespace: report how the submission ended
             os.close(out)
             os._exit(_exit_code(os.waitpid(init, 0)[1]))
         # PID 1 of the submission's namespace: when it exits, the kernel kills every process in it
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        _private_mounts(config["tmp_mb"])
+        _private_mounts(config["tmp_mb"], config.get("fresh_proc", False))
         _submission_folder(request, raw, "/tmp")
     else:
         os.setsid()  # the server kills this process group afterwards
         _submission_folder(request, raw, request["tmp"])
     worker = os.fork()
     if worker == 0:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         _work(config, plan, request, raw, out)
     os.close(out)
     while True:  # reap orphans until the submission's own process ends
@@ -453,8 +581,11 @@ def _child(config: dict, plan: dict, request: dict, raw: bytes, out: int, namesp
 
 
 def _grade_one(
-    config: dict, plan: dict, request: dict, raw: bytes, namespaces: bool
+    config: dict, plan: dict, request: dict, raw: bytes, namespaces: bool, inp: int
 ) -> tuple[dict, bytes]:
+    """Run one submission; (status, what it wrote). The status carries the request's nonce, read
+    from `inp` only once the submission's process exists (so no copy of it is in its memory),
+    and the SHA-256 of what follows: the grader rejects a reply that is not this request's."""
     import shutil
     import tempfile
 
@@ -466,11 +597,12 @@ def _grade_one(
     pid = os.fork()
     if pid == 0:
         try:
-            os.close(read_end)
+            _keep_only(write_end)  # first: the server's pipes are gone before anything else runs
             _child(config, plan, request, raw, write_end, namespaces)
         finally:
             os._exit(70)
     os.close(write_end)
+    nonce = read_frame(inp, 256).decode("ascii", "replace")
     deadline = started + float(request["timeout"])
     chunks, size, status, code = [], 0, {"outcome": "finished"}, None
     try:
@@ -517,7 +649,9 @@ def _grade_one(
                 os.killpg(pid, signal.SIGKILL)
             shutil.rmtree(tmp, ignore_errors=True)
     status["seconds"] = round(time.monotonic() - started, 3)
-    return status, b"".join(chunks)
+    data = b"".join(chunks)
+    status.update(nonce=nonce, sha256=hashlib.sha256(data).hexdigest())
+    return status, data
 
 
 def _prepare(exercise_ids: list[str]) -> dict:
@@ -566,19 +700,21 @@ def serve(config: dict) -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)  # nothing but the protocol reaches the grader
     plan = _prepare(config["ids"])
-    namespaces = config.get("namespaces", True) and namespaces_available()
+    namespaces, fresh_proc = (
+        probe_namespaces() if config.get("namespaces", True) else (False, False)
+    )
+    config = {**config, "fresh_proc": fresh_proc}
     with contextlib.suppress(Exception):  # no other process of the same user may read our memory
         _libc().prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-    write_frame(
-        out, json.dumps({"ready": True, "namespaces": namespaces, "pid": os.getpid()}).encode()
-    )
+    hello = {"ready": True, "namespaces": namespaces, "proc": fresh_proc, "pid": os.getpid()}
+    write_frame(out, json.dumps(hello).encode())
     while True:
         try:
             request = json.loads(read_frame(inp, 2**20))
             raw = read_frame(inp, config["notebook_mb"] * 2**20)
         except EOFError:
             return
-        status, data = _grade_one(config, plan, request, raw, namespaces)
+        status, data = _grade_one(config, plan, request, raw, namespaces, inp)
         write_frame(out, json.dumps(status).encode())
         write_frame(out, data)
 
