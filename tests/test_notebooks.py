@@ -122,7 +122,7 @@ def test_exercise_notebook_checks_every_exercise_of_its_chapter(path):
 
 def test_colab_installs_a_release_that_the_changelog_describes():
     """The setup cells install course_lib at `_config.yml`'s release (README, "Releasing"): a tag
-    vX.Y.Z no newer than this version, each with its CHANGELOG entry."""
+    vX.Y.Z no newer than this version; the version and the release each have a CHANGELOG entry."""
     import course_lib
 
     def version(text):
@@ -143,3 +143,15 @@ def test_a_release_that_is_no_tag_or_commit_is_refused(tmp_path):
     config.write_text("repository:\n  url: https://example.org/course\n")
     with pytest.raises(ValueError, match="no `repository: release:`"):
         repository_release(config)
+
+
+def test_the_changelog_is_a_page_of_the_reference_part():
+    """The site's errata: changelog.md includes CHANGELOG.md, whose releases list corrections."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    parts = {part["caption"]: part["chapters"] for part in toc["parts"]}
+    reference = [entry["file"] for entry in parts["Reference"]]
+    assert "changelog" in reference
+    assert re.search(r"```\{include\} CHANGELOG\.md", (ROOT / "changelog.md").read_text())
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.split(r"^## ", changelog, flags=re.M)[1:]
+    assert releases and "### Corrections" in releases[0], "the newest release lists corrections"
