@@ -7,9 +7,8 @@
 
 Each builds its own virtual environment under `.nox/`, installs course_lib with its `dev` extras
 (the test tools at their newest) and a Jupyter kernel in it, then runs the library tests and every
-notebook under nbval with the course's tolerant comparison (the same selection as
-`make test-portable`). The runs install large wheels (a PyTorch each), so CI does not run them; the
-README's matrix says what was run and when.
+notebook under nbval with the course's tolerant comparison. The runs install large wheels (a
+PyTorch each), so CI does not run them; the README's matrix says what was run and when.
 
 Interpreters: `COURSE_PYTHON_LOWEST` and `COURSE_PYTHON_NEWEST` (a version such as `3.10` or a
 path to a `python` executable; defaults 3.10 and 3.11).
@@ -27,8 +26,9 @@ ROOT = Path(__file__).resolve().parent
 nox.options.sessions = ["lowest", "newest"]
 nox.options.reuse_existing_virtualenvs = True
 
-# The library tests and the notebooks; not the site, the browser or the static checks, which do no
-# numerics (kept in step with TEST_SELECTION in the Makefile).
+# The library tests, the grader's and the workers' (their subprocesses, Optuna and the database
+# driver change with the versions too) and the notebooks; not the site, the browser or the static
+# checks. `make test-portable` runs the part of it whose outcome depends on the CPU.
 TEST_SELECTION = [
     "tests", "chapters", "exercises",
     "--ignore=tests/test_browser.py", "--ignore=tests/test_site.py",
