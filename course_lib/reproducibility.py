@@ -82,6 +82,8 @@ def _use_deterministic_algorithms(mode: bool) -> None:
         torch.use_deterministic_algorithms(mode)
         return
     inductor_config = sys.modules.get("torch._inductor.config")
-    if inductor_config is not None:
+    # The flag exists from PyTorch 2.10 on; before, the public function had none to set (and the
+    # config module refuses an unknown name: AttributeError on torch 2.1.2, `make test-matrix`).
+    if inductor_config is not None and hasattr(inductor_config, "deterministic"):
         inductor_config.deterministic = mode
     set_mode(mode)

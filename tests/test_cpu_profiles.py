@@ -63,7 +63,7 @@ def test_the_profiles_name_the_four_libraries():
 
 def test_baseline_profile_takes_pytorch_onednn_and_numpy_below_avx():
     found, isa = probe(makefile_profile("BASELINE_CPU"))
-    assert found["aten"] == "DEFAULT"  # ATen's generic kernels, no AVX
+    assert found["aten"] in ("DEFAULT", "NO AVX")  # ATen's generic kernels ("NO AVX" in torch 2.1)
     assert isa == "Intel SSE4.1", isa  # oneDNN's SSE4.1 kernels
     if int(np.__version__.split(".")[0]) >= 2:  # NumPy 2 dispatches by x86-64 level
         assert found["numpy"].get("X86_V3", False) is False, found["numpy"]
