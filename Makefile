@@ -9,12 +9,14 @@ TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 
-.PHONY: help venv book pdf test lab execute bench selftest mutate clean
+.PHONY: help venv book pdf test test-portable test-matrix lab execute bench selftest mutate clean
 
 help:
 	@echo "make book     build the website into _build/html"
 	@echo "make pdf      the book as one PDF, printed from the site with Chromium (into _build/html)"
 	@echo "make test     run every test: library, exercises, grader, notebooks, book build, browser"
+	@echo "make test-portable  the library tests and notebooks again, as on a baseline x86-64 CPU"
+	@echo "make test-matrix    the library tests and notebooks with the oldest and newest versions"
 	@echo "make lab      open JupyterLab on the chapter list (exercises/ beside it)"
 	@echo "make execute  re-execute every notebook and store its outputs (the regression baseline)"
 	@echo "make bench    measure notebook times and peak memory, the training loop and the grader; rewrite the performance page"
@@ -48,6 +50,43 @@ TEST_JOBS ?= auto
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile
+
+# CPU profiles (issue 23): environment variables that make PyTorch (ATen), MKL, oneDNN and NumPy
+# dispatch the code paths of another x86-64 CPU. Baseline: no AVX at all (SSE4 at most), the
+# slowest x86-64 a learner may have; AVX2: most laptops. tests/test_cpu_profiles.py checks that
+# each variable reaches its library. NumPy's list is comma-separated (make passes it unquoted).
+BASELINE_CPU := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 DNNL_MAX_CPU_ISA=SSE41 \
+	NPY_DISABLE_CPU_FEATURES=X86_V3,X86_V4,AVX512_ICL,AVX512_SPR
+AVX2_CPU := ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 DNNL_MAX_CPU_ISA=AVX2 \
+	NPY_DISABLE_CPU_FEATURES=X86_V4,AVX512_ICL,AVX512_SPR
+# The library tests and every notebook (nbval, with each cell's declared tolerance), the tests
+# whose outcome a CPU's float maths can change. Left out: the site, the browser and the static
+# checks, and the tests of processes rather than numbers (the grader's sandbox, inputs, gradebook
+# and isolation, the optimization workers and their database faults, the comparator's and the
+# tools' own tests, the profiles' own check), which `make test` has just run: they were half of
+# this run's time (README, "Any CPU"). noxfile.py runs these and the process tests.
+PORTABLE_SELECTION := tests chapters exercises --ignore=tests/test_browser.py \
+	--ignore=tests/test_site.py --ignore=tests/test_lint.py --ignore=tests/test_line_length.py \
+	--ignore=tests/test_docstrings.py --ignore=tests/test_notebooks.py \
+	--ignore=tests/test_solutions.py --ignore=tests/test_grade_faults.py \
+	--ignore=tests/test_grade_gradebook.py --ignore=tests/test_grade_hostile.py \
+	--ignore=tests/test_grade_inputs.py --ignore=tests/test_grade_isolation.py \
+	--ignore=tests/test_grade_parity.py --ignore=tests/test_hpo.py --ignore=tests/test_hpo_faults.py \
+	--ignore=tests/test_nbval_tolerance.py --ignore=tests/test_margins.py \
+	--ignore=tests/test_cpu_profiles.py
+
+test-portable: $(STAMP)
+	env $(BASELINE_CPU) $(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PORTABLE_SELECTION)
+
+# The oldest and newest supported versions (noxfile.py): two environments under .nox, a PyTorch
+# each (several GB where no wheel is cached); not run by CI. E.g. on pyenv:
+# make test-matrix COURSE_PYTHON_LOWEST=~/.pyenv/versions/3.10.13/bin/python
+COURSE_PYTHON_LOWEST ?= 3.10
+COURSE_PYTHON_NEWEST ?= 3.11
+
+test-matrix: $(STAMP)
+	COURSE_PYTHON_LOWEST=$(COURSE_PYTHON_LOWEST) COURSE_PYTHON_NEWEST=$(COURSE_PYTHON_NEWEST) \
+		TEST_JOBS=$(TEST_JOBS) $(BIN)/nox -f noxfile.py
 
 # JupyterLab at the repository root, so that chapters/ and exercises/ and the links between them
 # all work; it opens on the chapter list.

@@ -3,7 +3,7 @@
 `python -m course_lib.notebooks execute NB...` refreshes stored outputs (`make execute`);
 `python -m course_lib.notebooks bench NB...` measures execution time and peak kernel memory
 (`make bench`); `python -m course_lib.notebooks sync-setup NB...` rewrites each notebook's setup
-cell from the repository URL in `_config.yml`, the one place it is kept.
+cell from the repository URL and the release in `_config.yml`, the one place they are kept.
 """
 from __future__ import annotations
 
@@ -21,13 +21,12 @@ import nbformat
 
 from course_lib.progress import PROGRESS_ENV
 
-from course_lib.reproducibility import PORTABLE_NUMERICS
-
 __all__ = [
     "ROOT",
     "SETUP_METADATA",
     "SETUP_TAG",
     "execute",
+    "repository_release",
     "repository_url",
     "setup_cell_source",
     "sync_setup_cell",
@@ -47,18 +46,37 @@ def repository_url(config: Path = ROOT / "_config.yml") -> str:
     return match.group(1).strip("'\"")
 
 
-def setup_cell_source(url: str) -> str:
-    """The first cell of every notebook: on Colab, install course_lib from the repository.
+RELEASE_PATTERN = r"v\d+\.\d+\.\d+|[0-9a-f]{40}"  # a release tag, or a full commit hash
+
+
+def repository_release(config: Path = ROOT / "_config.yml") -> str:
+    """The release of the course that Colab installs course_lib from (`repository: release:` in
+    `_config.yml`): a tag `vX.Y.Z` of the repository, or a commit. README, "Releasing"."""
+    text = config.read_text()
+    match = re.search(r"^repository:\s*\n(?:[ \t]+.*\n)*?[ \t]+release:\s*(\S+)", text,
+                      re.MULTILINE)
+    if not match:
+        raise ValueError(f"{config} has no `repository: release:` entry (a tag such as v1.2.0)")
+    release = match.group(1).strip("'\"")
+    if not re.fullmatch(RELEASE_PATTERN, release):
+        raise ValueError(f"{config}: `repository: release:` must be a tag vX.Y.Z or a 40-digit "
+                         f"commit hash, got {release!r}")
+    return release
+
+
+def setup_cell_source(url: str, release: str) -> str:
+    """The first cell of every notebook: on Colab, install course_lib from the repository at the
+    pinned release, so that the notebook runs the library it was written for.
 
     `COURSE_LIB_SOURCE` overrides the install source (tests point it at a local checkout). Its
     lines fit 80 characters, like every notebook line.
     """
     return (
-        f"{SETUP_MARKER}: installs course_lib from the course repository.\n"
+        f"{SETUP_MARKER}: installs course_lib {release} from the course repository.\n"
         "# Elsewhere (JupyterLab on your machine) it does nothing.\n"
         "import os, sys\n"
         'if "google.colab" in sys.modules or os.environ.get("COURSE_LIB_SOURCE"):\n'
-        f'    default = "git+{url}.git"\n'
+        f'    default = "git+{url}.git@{release}"\n'
         '    source = os.environ.get("COURSE_LIB_SOURCE", default)\n'
         "    %pip install --quiet {source}"
     )
@@ -70,10 +88,10 @@ SETUP_METADATA = {
 }
 
 
-def sync_setup_cell(path: Path, url: str | None = None) -> bool:
+def sync_setup_cell(path: Path, url: str | None = None, release: str | None = None) -> bool:
     """Make the notebook's first cell the setup cell, collapsed; return True if the file changed."""
     nb = nbformat.read(path, as_version=4)
-    source = setup_cell_source(url or repository_url())
+    source = setup_cell_source(url or repository_url(), release or repository_release())
     first = nb.cells[0] if nb.cells else None
     if first is not None and first.cell_type == "code" and first.source.startswith(SETUP_MARKER):
         if (first.source == source and SETUP_TAG in first.metadata.get("tags", [])
@@ -175,7 +193,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench.json",
                         help="where `bench` writes its measurements")
     args = parser.parse_args(argv)
-    os.environ.update(PORTABLE_NUMERICS)  # the kernels inherit it: outputs portable across CPUs
     if args.command == "sync-setup":
         for path in args.notebooks:
             print(f"{path}: {'updated' if sync_setup_cell(path) else 'up to date'}")

@@ -265,7 +265,8 @@ def inspect_page(
 
 
 def expected_launch_links(config: dict, docname: str) -> dict[str, str]:
-    """The Colab and Binder URLs for a notebook, derived from `_config.yml`'s repository URL."""
+    """The launch URLs for a notebook, derived from `_config.yml`'s repository URL: Colab's, and
+    Binder's where `_config.yml` configures one (it does not: README, "Colab and Binder")."""
     repo = config["repository"]
     parts = urlsplit(repo["url"]).path.strip("/").split("/")
     org, name = parts[0], parts[1].removesuffix(".git")
@@ -273,10 +274,10 @@ def expected_launch_links(config: dict, docname: str) -> dict[str, str]:
     path = f"{(repo.get('path_to_book') or '').strip('/') + '/' if repo.get('path_to_book') else ''}{docname}.ipynb"
     launch = config["launch_buttons"]
     ui = "lab/tree" if launch.get("notebook_interface") == "jupyterlab" else "tree"
-    return {
-        "colab": f"{launch['colab_url'].rstrip('/')}/github/{org}/{name}/blob/{branch}/{path}",
-        "binder": f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{org}/{name}/{branch}?urlpath={ui}/{path}",
-    }
+    links = {"colab": f"{launch['colab_url'].rstrip('/')}/github/{org}/{name}/blob/{branch}/{path}"}
+    if launch.get("binderhub_url"):
+        links["binder"] = f"{launch['binderhub_url'].rstrip('/')}/v2/gh/{org}/{name}/{branch}?urlpath={ui}/{path}"
+    return links
 
 
 def _launch_problems(page, base: str, docname: str, config: dict) -> list[str]:
@@ -287,6 +288,9 @@ def _launch_problems(page, base: str, docname: str, config: dict) -> list[str]:
         if url not in hrefs:
             found = [h for h in hrefs if kind in h]
             problems.append(f"{kind} launch link should be {url}; found {found or 'none'}")
+    if "binder" not in expected:  # no Binder configured: no button that would build nothing
+        problems += [f"a Binder launch link, but none is configured: {h}" for h in hrefs
+                     if "/v2/gh/" in h]
     downloads = [h for h in hrefs if h.startswith(base) and h.endswith(f"{docname}.ipynb")]
     if not downloads:
         problems.append(f"no download link for {docname}.ipynb")

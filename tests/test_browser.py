@@ -2,11 +2,12 @@
 
 For every page of the table of contents: no console or script errors, no failed local request and
 no request that leaves the machine (all are blocked), every image loaded and described, maths
-typeset by the MathJax the site serves itself; on notebook pages the Colab and Binder links name
-that page's notebook and the download link gives it; on exercise pages every reference solution is
-collapsed until clicked and shown after. The site search finds each chapter and exercise page from a
-word of its title. Light and dark screenshots of a few pages land in artifacts/screenshots/.
-Next and previous follow the learning path (chapter, its exercises, next chapter). On a phone
+typeset by the MathJax the site serves itself; on notebook pages the Colab link (no Binder: none is
+configured) names that page's notebook and the download link gives it; on exercise pages every
+reference solution is collapsed until clicked and shown after. The site search finds each chapter
+and exercise page from a word of its title. Light and dark screenshots of a few pages land in
+artifacts/screenshots/. Next and previous follow the learning path (chapter, its exercises, next
+chapter). On a phone
 (390 px) the menu button opens the table of contents with its links on screen, the page-contents
 button opens the page's sections, no page scrolls sideways (code and maths scroll in their own
 box), no figure is cut off (each fits its column, and one shown smaller than drawn opens at full

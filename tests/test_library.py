@@ -50,11 +50,20 @@ def test_mnist1d_matches_the_paper_sizes_and_does_not_touch_numpy_rng():
 
 
 def test_the_stored_mnist1d_is_what_the_generator_makes():
+    """The shipped file is the data the course uses; the generator is checked against it within
+    float noise, not to the bit: NumPy's SIMD dispatch (AVX-512 on some CPUs) changes the last
+    place of 61,760 of the 200,000 values (issue 23). The signals are of order 1 (|x| <= 5.5), a
+    unit in the last place is ~1e-15; 1e-12 is a thousand times that and a millionth of any
+    change a reader could see. Labels are integers: exactly equal."""
     from course_lib.data import _generate_mnist1d, _mnist1d_arrays
 
-    for stored, fresh in zip(_mnist1d_arrays(False, 42), _generate_mnist1d(False, 42)):
-        assert stored.dtype == fresh.dtype
-        np.testing.assert_array_equal(stored, fresh)
+    stored, fresh = _mnist1d_arrays(False, 42), _generate_mnist1d(False, 42)
+    for name, a, b in zip(("x", "y", "x_test", "y_test"), stored, fresh):
+        assert a.dtype == b.dtype and a.shape == b.shape, name
+        if a.dtype.kind == "f":
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(b, a, err_msg=name)
 
 
 def test_mnist1d_shuffled_positions_is_one_permutation_of_the_same_signals():

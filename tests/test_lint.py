@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.notebooks import repository_url, setup_cell_source
+from course_lib.notebooks import repository_release, repository_url, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,8 @@ def _cells(path: Path) -> tuple[str, ...]:
 def _is_setup_cell(path: Path, cell: int | None) -> bool:
     if cell is None or path.suffix != ".ipynb":
         return False
-    return _cells(path)[cell - 1] == setup_cell_source(repository_url())  # ruff counts from 1
+    setup = setup_cell_source(repository_url(), repository_release())
+    return _cells(path)[cell - 1] == setup  # ruff counts from 1
 
 
 def test_ruff_finds_nothing():

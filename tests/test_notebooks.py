@@ -13,7 +13,13 @@ import pytest
 import yaml
 
 from course_lib.grading import chapters, exercises_of
-from course_lib.notebooks import SETUP_METADATA, SETUP_TAG, repository_url, setup_cell_source
+from course_lib.notebooks import (
+    SETUP_METADATA,
+    SETUP_TAG,
+    repository_release,
+    repository_url,
+    setup_cell_source,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("exercises/*.ipynb")])
@@ -64,7 +70,8 @@ def test_each_chapter_has_its_exercises_as_its_sub_page():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
 def test_first_cell_is_the_setup_cell_from_config(path):
     first = nbformat.read(path, as_version=4).cells[0]
-    assert first.cell_type == "code" and first.source == setup_cell_source(repository_url()), (
+    expected = setup_cell_source(repository_url(), repository_release())
+    assert first.cell_type == "code" and first.source == expected, (
         f"run: python -m course_lib.notebooks sync-setup {path.relative_to(ROOT)}"
     )
     assert SETUP_TAG in first.metadata.get("tags", [])
@@ -111,3 +118,40 @@ def test_exercise_notebook_checks_every_exercise_of_its_chapter(path):
         )
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     assert "dropdown" in markdown, "at least one open question with an answer in a dropdown"
+
+
+def test_colab_installs_a_release_that_the_changelog_describes():
+    """The setup cells install course_lib at `_config.yml`'s release (README, "Releasing"): a tag
+    vX.Y.Z no newer than this version; the version and the release each have a CHANGELOG entry."""
+    import course_lib
+
+    def version(text):
+        return tuple(int(part) for part in text.split("."))
+
+    headings = re.findall(r"^## (\d+\.\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert course_lib.__version__ in headings, "CHANGELOG.md: add a '## X.Y.Z' entry"
+    release = repository_release()
+    if release.startswith("v"):
+        assert release[1:] in headings and version(release[1:]) <= version(course_lib.__version__)
+
+
+def test_a_release_that_is_no_tag_or_commit_is_refused(tmp_path):
+    config = tmp_path / "_config.yml"
+    config.write_text("repository:\n  url: https://example.org/course\n  release: main\n")
+    with pytest.raises(ValueError, match="must be a tag vX.Y.Z or a 40-digit commit hash"):
+        repository_release(config)
+    config.write_text("repository:\n  url: https://example.org/course\n")
+    with pytest.raises(ValueError, match="no `repository: release:`"):
+        repository_release(config)
+
+
+def test_the_changelog_is_a_page_of_the_reference_part():
+    """The site's errata: changelog.md includes CHANGELOG.md, whose releases list corrections."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    parts = {part["caption"]: part["chapters"] for part in toc["parts"]}
+    reference = [entry["file"] for entry in parts["Reference"]]
+    assert "changelog" in reference
+    assert re.search(r"```\{include\} CHANGELOG\.md", (ROOT / "changelog.md").read_text())
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    releases = re.split(r"^## ", changelog, flags=re.M)[1:]
+    assert releases and "### Corrections" in releases[0], "the newest release lists corrections"
