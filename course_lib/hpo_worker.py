@@ -1,6 +1,7 @@
 """The hyperparameter-search worker: many processes, one study, and the faults of a cluster.
 
 Chapter 7 (the objectives are in `course_lib.hpo`, which re-exports this module's public names).
+Run it as::
 
     python -m course_lib.hpo worker --storage URL --study NAME --trials N
         [--objective NAME] [--seed S] [--sampler tpe|random] [--pruner none|median|...]
