@@ -172,7 +172,7 @@ def test_a_submission_sees_only_the_processes_of_its_namespace(server):
     )
     _, _, entries = server.grade(_raw(source))
     error = entries[IDS.index("activations.step")]["outcomes"][0]["error"]
-    listed = error.split("ValueError: ", 1)[1].split(" (line", 1)[0].split()
+    listed = error.split("ValueError: ", 1)[1].split(" (", 1)[0].split()
     if server.hello["namespaces"]:
         assert server.hello["proc"] and listed == ["1", "2"], error
     else:
