@@ -544,12 +544,7 @@ class Sandbox:
                 raise ValueError("not a hello")
             return hello
         except (EOFError, TimeoutError, ValueError) as exc:
-            with contextlib.suppress(Exception):
-                self.process.stdin.close()
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                self.process.wait(timeout=10)
+            self._kill()
             raise SandboxError(
                 f"the {self.mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
             ) from None
@@ -588,13 +583,17 @@ class Sandbox:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def close(self) -> None:
+    def _kill(self) -> None:
+        """End the sandbox's whole process group and reap it."""
         with contextlib.suppress(Exception):
             self.process.stdin.close()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         with contextlib.suppress(Exception):
             self.process.wait(timeout=10)
+
+    def close(self) -> None:
+        self._kill()
         if self.cgroup:
             self.cgroup.remove()
         if self.tmp:
