@@ -52,6 +52,7 @@ from course_lib.optimization import (
     trajectory,
 )
 from course_lib.plotting import (
+    class_norm,
     image_grid,
     plot_history,
     plot_layer_values,

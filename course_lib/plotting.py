@@ -16,7 +16,10 @@ import torch
 
 from course_lib.training import History, Result
 
-__all__ = ["plot_history", "plot_layer_values", "plot_runs", "image_grid", "use_course_style"]
+__all__ = [
+    "class_norm", "plot_history", "plot_layer_values", "plot_runs", "image_grid",
+    "use_course_style",
+]
 
 
 def use_course_style() -> None:
@@ -49,6 +52,23 @@ def use_course_style() -> None:
         set_matplotlib_formats("png")
     except Exception:  # pragma: no cover - outside IPython
         pass
+
+
+def class_norm(num_classes: int) -> matplotlib.colors.BoundaryNorm:
+    """A colour norm for class labels 0 .. num_classes - 1: one band of the colour map per class.
+
+    Its boundaries are at k - 1/2, so a colour bar drawn with it shows one band per class with the
+    tick of class k at the band's centre (pass `ticks=range(num_classes)`), and a qualitative
+    map with `num_classes` colours (such as "tab10") gives class k its k-th colour:
+
+        points = ax.scatter(x, y, c=labels, cmap="tab10", norm=cl.class_norm(10))
+        fig.colorbar(points, ax=ax, ticks=range(10))
+
+    Chapter 9.
+    """
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    return matplotlib.colors.BoundaryNorm(np.arange(num_classes + 1) - 0.5, num_classes)
 
 
 def _axes(ax: plt.Axes | None) -> plt.Axes:
