@@ -13,7 +13,9 @@
   exercise, is a build warning.
 - Check results (`cl.check` prints a line starting with ✔ or ✘) get the classes `check-pass` or
   `check-fail`, styled in `_static/course.css`.
-- Figures produced by code cells get alt text: the caption sentence that follows the cell.
+- Figures produced by code cells get alt text: the cell's own (`"mystnb": {"image": {"alt": ...}}`
+  in its metadata), else the caption sentence that follows the cell; a figure with neither is a
+  build warning (a screen reader would only hear "image").
 - Clean consoles: the theme gets an explicit default light/dark mode ("auto": the reader's system
   setting; without it the theme logs an error on a first visit), and a script that a page would
   include twice (sphinx-thebe's configuration, under Jupyter Book 1) is included once.
@@ -195,8 +197,14 @@ class CoursePages(SphinxPostTransform):
                 if not alt or alt == image.get("uri") or alt.endswith((".png", ".jpg", ".svg")):
                     if caption is None:
                         caption = _caption_after(cell)
-                    text = caption or "Figure drawn by the code cell above."
-                    image["alt"] = text if len(text) <= 300 else text[:297] + "..."
+                    if not caption:
+                        logger.warning(
+                            "a figure has no alt text: give its cell the metadata "
+                            '"mystnb": {"image": {"alt": "..."}} or a caption paragraph after it',
+                            location=cell,
+                        )
+                        continue
+                    image["alt"] = caption if len(caption) <= 300 else caption[:297] + "..."
 
 
 def escape_bars(app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]) -> None:

@@ -155,3 +155,18 @@ def test_the_changelog_is_a_page_of_the_reference_part():
     changelog = (ROOT / "CHANGELOG.md").read_text()
     releases = re.split(r"^## ", changelog, flags=re.M)[1:]
     assert releases and "### Corrections" in releases[0], "the newest release lists corrections"
+
+
+CHAPTERS = [p for p in NOTEBOOKS if p.parent.name == "chapters"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=_ids(CHAPTERS))
+def test_chapter_links_the_notation_page(path):
+    """Symbols shared by chapters (notation.md) are defined once; each chapter points there."""
+    markdown = "\n".join(
+        cell.source for cell in nbformat.read(path, as_version=4).cells
+        if cell.cell_type == "markdown"
+    )
+    assert re.search(r"\]\(\.\./notation\.md(#[\w-]+)?\)", markdown), (
+        f"{path.name}: no link to the notation page, e.g. [notation](../notation.md)"
+    )
