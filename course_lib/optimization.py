@@ -31,13 +31,6 @@ __all__ = [
 ]
 
 
-def _check_data(X: object, y: object) -> None:
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must be non-empty with as many rows, got {len(X)} and {len(y)}")
-
-
 # ---- the learning-rate range test ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -98,7 +91,7 @@ def lr_range_test(
     the optimizer's state are restored afterwards, so the same model can then be trained.
     Chapter 5.
     """
-    _check_data(X, y)
+    checks.data("lr_range_test", X, checks.tensor("y", y))
     min_lr = checks.positive_float("min_lr", min_lr)
     max_lr = checks.positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
@@ -220,7 +213,7 @@ def gradient_noise(
     example's gradient from g: about 1/B for B much smaller than N, and 0 at B = N. The model's
     parameters, mode and `.grad` are left unchanged. Chapter 5.
     """
-    _check_data(X, y)
+    checks.data("gradient_noise", X, checks.tensor("y", y))
     if isinstance(batch_sizes, int) or not batch_sizes:
         raise ValueError(
             f"batch_sizes must be a non-empty sequence of integers, got {batch_sizes!r}"

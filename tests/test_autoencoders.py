@@ -70,7 +70,7 @@ def test_linear_builder_has_no_nonlinearity_and_is_a_linear_map():
 
 @pytest.mark.parametrize("sizes", [[5], [5, 0], [5, 2.0], [], [5, True]])
 def test_builder_rejects_bad_sizes(sizes):
-    with pytest.raises(ValueError, match="sizes must list"):
+    with pytest.raises(ValueError, match=r"sizes \(input \.\.\. code\) must be"):
         fully_connected_autoencoder(sizes)
 
 
