@@ -98,8 +98,8 @@ def lr_range_test(
         raise ValueError(f"min_lr must be below max_lr, got {min_lr} and {max_lr}")
     checks.positive_int("num_steps", num_steps)
     checks.positive_int("batch_size", batch_size)
-    if not 0 < smoothing <= 1:
-        raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
+    smoothing = checks.number("smoothing", smoothing, minimum=0, maximum=1,
+                              exclusive_minimum=True, wanted="a number in (0, 1]")
     checks.positive_float("stop_factor", stop_factor)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(

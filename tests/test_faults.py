@@ -208,7 +208,7 @@ def _assert_partition(split, X_all, y_all, val_fraction, test_fraction):
     assert abs(len(split.X_test) - test_fraction * n) <= 1
     assert abs(len(split.X_val) - val_fraction * n) <= 1 + (val_fraction > 0)
     classes = y_all.unique()
-    for X, y in parts:
+    for _X, y in parts:
         if len(y):
             for c in classes:  # stratified: each class in proportion, to within 1-2 examples
                 share = (y_all == c).float().mean().item()
