@@ -155,7 +155,9 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
 
     `schedule(optimizer)` builds a `torch.optim.lr_scheduler` (the form `Run.schedule` takes); it
     is applied to a throw-away SGD optimizer whose base learning rate is `lr`. Value i is the
-    learning rate used by step i, before the i-th `scheduler.step()`. Chapter 5.
+    learning rate used by step i, before the i-th `scheduler.step()`. A `ReduceLROnPlateau`
+    schedule, which follows the validation loss, has no values in advance: a `ValueError`.
+    Chapter 5.
     """
     checks.positive_int("num_steps", num_steps)
     checks.positive_float("lr", lr)
@@ -163,6 +165,12 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
         raise TypeError(f"schedule must be callable (optimizer -> scheduler), got {schedule!r}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
     scheduler = schedule(optimizer)
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError(
+            "a ReduceLROnPlateau schedule has no values to plot in advance: it lowers the "
+            "learning rate when the validation loss stops improving (see History['val_loss'] "
+            "of a Run that uses it)"
+        )
     values = []
     for _ in range(num_steps):
         values.append(optimizer.param_groups[0]["lr"])
