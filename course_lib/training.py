@@ -56,7 +56,7 @@ def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     if y_hat.dim() == 1 or (y_hat.dim() == 2 and y_hat.shape[1] == 1):
         predicted = (y_hat.reshape(-1) > 0).to(y.dtype)
         return (predicted == y.reshape(-1)).float().mean().item()
-    if y_hat.dim() != 2 or y.dim() != 1:
+    if y.dim() != y_hat.dim() - 1:  # (N, C) with (N, 1) labels would broadcast to (N, N)
         raise ValueError(
             "accuracy expects logits of shape (N, C) and labels of shape (N,), got "
             f"{tuple(y_hat.shape)} and {tuple(y.shape)}"

@@ -390,3 +390,7 @@ def test_accuracy_of_several_classes_is_unchanged_and_mismatched_rows_are_an_err
     assert cl.accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
     with pytest.raises(ValueError, match="3 rows but y has 2"):
         cl.accuracy(logits, torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match=r"labels of shape \(N,\), got \(3, 2\) and \(3, 1\)"):
+        cl.accuracy(logits, torch.tensor([[1], [0], [0]]))  # would broadcast to (3, 3)
+    per_position = torch.tensor([[[0.9, 0.1], [0.1, 0.9]]])  # (N, C, L): arg-max over C
+    assert cl.accuracy(per_position, torch.tensor([[0, 0]])) == pytest.approx(0.5)
