@@ -7,9 +7,12 @@ BIN    := $(VENV)/bin
 # A CPU build of PyTorch. Override, e.g. `make test TORCH=torch`, to take another build.
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+# The build that .venv holds: the stamp depends on it, so `make test TORCH=...` on an existing
+# .venv installs the requested build (the file changes only when TORCH does).
+TORCH_SPEC := $(VENV)/.torch
 NOTEBOOKS := $(sort $(wildcard chapters/*.ipynb exercises/*.ipynb))
 
-.PHONY: help venv book pdf test test-portable test-matrix lab execute bench selftest mutate clean
+.PHONY: FORCE help venv book pdf test test-portable test-matrix lab execute bench selftest mutate clean
 
 help:
 	@echo "make book     build the website into _build/html"
@@ -25,10 +28,14 @@ help:
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(TORCH_SPEC): FORCE
+	@mkdir -p $(VENV)
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
+
+$(STAMP): pyproject.toml $(TORCH_SPEC)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet "$(TORCH)"
+	$(BIN)/pip install --quiet --upgrade "$(TORCH)"
 	$(BIN)/pip install --quiet -e ".[book,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (course)" >/dev/null
 	touch $(STAMP)

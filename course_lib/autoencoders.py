@@ -20,6 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from course_lib import checks
+from course_lib.modes import eval_mode
+from course_lib.training import Penalty
+
 __all__ = [
     "Autoencoder",
     "fully_connected_autoencoder",
@@ -37,9 +41,6 @@ __all__ = [
     "fully_connected_vae",
     "elbo_loss",
 ]
-
-Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
-
 
 def _check_batch(name: str, x: object, dims: int | None = 2) -> torch.Tensor:
     """A non-empty floating-point tensor with `dims` dimensions (None: any number >= 1)."""
@@ -111,12 +112,7 @@ def fully_connected_autoencoder(
     Identity layers are left out, so `sizes=[64, k]` with `code_activation=nn.Sigmoid` gives the
     encoder `Sequential(Linear(64, k), Sigmoid())`. Chapter 9.
     """
-    sizes = list(sizes)
-    valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
-    if len(sizes) < 2 or not valid:
-        raise ValueError(
-            f"sizes must list at least two positive integers (input ... code), got {sizes!r}"
-        )
+    sizes = checks.positive_ints("sizes (input ... code)", sizes, min_length=2)
     encoder = _stack(sizes, activation, code_activation)
     decoder = _stack(sizes[::-1], activation, output_activation)
     return Autoencoder(encoder, decoder)
@@ -162,12 +158,8 @@ def reconstruction_errors(
         raise ValueError(
             f"target must have the shape of X {tuple(X.shape)}, got {tuple(target.shape)}"
         )
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x_hat = model(X)
-    finally:
-        model.train(was_training)
     return ((x_hat - target) ** 2).reshape(len(X), -1).sum(dim=1)
 
 
@@ -193,8 +185,7 @@ def corrupt(
     Chapter 10.
     """
     _check_batch("x", x, dims=None)
-    if isinstance(level, bool) or not isinstance(level, (int, float)):
-        raise TypeError(f"level must be a number, got {type(level).__name__}")
+    level = checks.number("level", level)
     if kind == "gaussian":
         if not level >= 0:
             raise ValueError(
@@ -220,11 +211,16 @@ def sparsity_kl(rho: float, rho_hat: torch.Tensor) -> torch.Tensor:
     `rho` the target mean activation (a float in (0, 1)) and `rho_hat` the units' mean activations
     over a batch (a 1-D tensor in (0, 1)). For numerical safety `rho_hat` is clamped to
     [1e-6, 1 - 1e-6], so a dead or saturated unit gives a large finite penalty, not infinity
-    (the gradient is zero outside the clamp range). Chapter 10.
+    (the gradient is zero outside the clamp range). It is computed in float32 when `rho_hat` is
+    float16 or bfloat16 (whose 1 - 1e-6 rounds to 1). Chapter 10.
     """
-    if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
-        raise ValueError(f"rho must be a number in (0, 1) (a target mean activation), got {rho!r}")
+    rho = checks.number("rho", rho, minimum=0, maximum=1, exclusive_minimum=True,
+                        exclusive_maximum=True,
+                        wanted="a number in (0, 1) (a target mean activation)")
     _check_batch("rho_hat", rho_hat, dims=1)
+    # in float32 at least: in float16 or bfloat16, 1 - 1e-6 rounds to 1, so the clamp would
+    # leave log(0) = inf; a half-precision input gives a float32 penalty (finite)
+    rho_hat = rho_hat.to(torch.promote_types(rho_hat.dtype, torch.float32))
     rho_hat = rho_hat.clamp(SPARSITY_EPS, 1 - SPARSITY_EPS)
     kl = rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))
     return kl.sum()
@@ -284,9 +280,7 @@ def contractive_penalty(encoder: nn.Module, x: torch.Tensor, path: str = "auto")
 
 
 def _check_weight(weight: float) -> float:
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
-        raise ValueError(f"weight must be a number >= 0, got {weight!r}")
-    return float(weight)
+    return checks.number("weight", weight, minimum=0)
 
 
 def sparsity_term(rho: float, weight: float) -> Penalty:
@@ -367,8 +361,7 @@ class VariationalAutoencoder(nn.Module):
         for name, module in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(module, nn.Module):
                 raise TypeError(f"{name} must be an nn.Module, got {type(module).__name__}")
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"latent_dim must be an integer >= 1, got {latent_dim!r}")
+        latent_dim = checks.integer("latent_dim", latent_dim, minimum=1)
         if likelihood not in _LIKELIHOODS:
             raise ValueError(f"likelihood must be 'bce' or 'squared', got {likelihood!r}")
         self.encoder, self.decoder = encoder, decoder
@@ -410,15 +403,13 @@ class VariationalAutoencoder(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n new examples: the mean of p(x|z) at z drawn from the prior N(0, I), shape (n, D)."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        was_training = self.training
-        self.eval()
-        try:
-            z = torch.randn(n, self.latent_dim, generator=generator)
+        n = checks.integer("n", n, minimum=1)
+        like = next(self.parameters())  # the prior's draws in the model's dtype and device
+        z = torch.randn(
+            n, self.latent_dim, generator=generator, dtype=like.dtype, device=like.device
+        )
+        with eval_mode(self):
             return self.mean_image(z)
-        finally:
-            self.train(was_training)
 
 
 def fully_connected_vae(
@@ -432,12 +423,7 @@ def fully_connected_vae(
     encoder is 64 -> 128 -> 2 * 8 (mu and logvar), the decoder 8 -> 128 -> 64 (no output
     activation: logits for "bce", means for "squared"). Chapter 11.
     """
-    sizes = list(sizes)
-    valid = all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in sizes)
-    if len(sizes) < 2 or not valid:
-        raise ValueError(
-            f"sizes must list at least two positive integers (input ... latent), got {sizes!r}"
-        )
+    sizes = checks.positive_ints("sizes (input ... latent)", sizes, min_length=2)
     encoder = _stack(sizes[:-1] + [2 * sizes[-1]], activation, nn.Identity)
     decoder = _stack(sizes[::-1], activation, nn.Identity)
     return VariationalAutoencoder(encoder, decoder, sizes[-1], likelihood)
@@ -477,8 +463,7 @@ def elbo_loss(
         raise ValueError(
             f"x_hat and x must have the same shape, got {tuple(x_hat.shape)} and {tuple(x.shape)}"
         )
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not beta >= 0:
-        raise ValueError(f"beta must be a number >= 0, got {beta!r}")
+    beta = checks.number("beta", beta, minimum=0)
     if likelihood == "bce":
         per_element = F.binary_cross_entropy_with_logits(x_hat, x, reduction="none")
     elif likelihood == "squared":
@@ -487,9 +472,8 @@ def elbo_loss(
         raise ValueError(f"likelihood must be 'bce' or 'squared', got {likelihood!r}")
     if reduction not in ("mean", "none"):
         raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
-    if (isinstance(free_bits, bool) or not isinstance(free_bits, (int, float))
-            or not free_bits >= 0):
-        raise ValueError(f"free_bits must be a number >= 0 (nats per dimension), got {free_bits!r}")
+    free_bits = checks.number("free_bits", free_bits, minimum=0,
+                              wanted="a number >= 0 (nats per dimension)")
     if free_bits > 0 and reduction != "mean":
         raise ValueError("free_bits acts on the batch mean of the KL: use reduction='mean'")
     reconstruction = per_element.reshape(len(x), -1).sum(dim=1)  # (N,)

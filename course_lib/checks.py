@@ -23,6 +23,7 @@ from torch import nn
 
 __all__ = [
     "ArgumentTypeError",
+    "data",
     "fraction",
     "integer",
     "module",
@@ -201,3 +202,21 @@ def tensor(name: str, value: Any, *, floating: bool = False) -> torch.Tensor:
     if floating and not value.is_floating_point():
         raise TypeError(f"{name} must be {wanted}, got dtype {value.dtype}")
     return value
+
+
+def data(name: str, X: Any, y: Any = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`(X, y)` if X is a non-empty tensor and y is None or a tensor with as many rows. Chapter 1.
+
+    `name` says who asks ("fit", "evaluate", ...); y=None is allowed for autoencoders, whose
+    input is the target. The one check of a data set that every training function runs.
+    """
+    for part, value in (("X", X), ("y", y)):
+        if part == "y" and value is None:
+            continue
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name} ({part}): expected a tensor, got {type(value).__name__}")
+    if len(X) == 0:
+        raise ValueError(f"{name} (X): the data is empty")
+    if y is not None and len(X) != len(y):
+        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must match")
+    return X, y

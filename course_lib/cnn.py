@@ -17,6 +17,7 @@ from torch import nn
 
 from course_lib import checks
 from course_lib.models import MLP
+from course_lib.modes import eval_mode
 
 __all__ = ["CNN1d", "CNN2d", "DepthwiseSeparableConv2d", "conv_output_size", "count_multiply_adds"]
 
@@ -86,12 +87,11 @@ def count_multiply_adds(model: nn.Module, input_shape: Sequence[int]) -> int:
         for m in model.modules()
         if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))
     ]
-    was_training = model.training
+    like = next(model.parameters(), torch.empty(0))  # the input in the model's dtype and device
     try:
-        model.eval()
-        model(torch.zeros(1, *shape))
+        with eval_mode(model):
+            model(torch.zeros(1, *shape, dtype=like.dtype, device=like.device))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return total

@@ -7,6 +7,7 @@ chapters 3 and 4.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
 class GradientNormRecorder(Callback):
     """A `fit` callback that records `gradient_norms(model)` every `every` steps.
 
-    `recorder.steps` lists the steps recorded; `recorder.norms[name]` the norms of one parameter.
-    Chapter 3.
+    `recorder.steps` lists the steps recorded; `recorder.norms[name]` the norms of one parameter,
+    one per recorded step: `norms[name][i]` belongs to `steps[i]`, NaN where that parameter had
+    no gradient (the global norm leaves it out, as `clip_grad_norm_` does). Chapter 3.
     """
 
     def __init__(self, every: int = 1) -> None:
@@ -62,14 +64,22 @@ class GradientNormRecorder(Callback):
         """The L2 norm over all parameters at each recorded step: sqrt(sum of squared norms),
         the number `ClipGradNorm` compares with its `max_norm`. Chapter 3."""
         names = list(self.norms)
-        return [sum(self.norms[k][i] ** 2 for k in names) ** 0.5 for i in range(len(self.steps))]
+        return [
+            sum(self.norms[k][i] ** 2 for k in names if not math.isnan(self.norms[k][i])) ** 0.5
+            for i in range(len(self.steps))
+        ]
 
     def after_backward(self, model: nn.Module, step: int) -> None:
         if step % self.every:
             return
+        norms = gradient_norms(model)
+        recorded = len(self.steps)  # steps recorded before this one
         self.steps.append(step)
-        for name, value in gradient_norms(model).items():
-            self.norms.setdefault(name, []).append(value)
+        for name in [*self.norms, *(k for k in norms if k not in self.norms)]:
+            # a parameter without a gradient at a step gets NaN there, so that
+            # norms[name][i] is always the norm at steps[i]
+            column = self.norms.setdefault(name, [math.nan] * recorded)
+            column.append(norms.get(name, math.nan))
 
 
 @dataclass(frozen=True)

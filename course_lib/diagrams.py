@@ -10,15 +10,15 @@ from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 
+from course_lib import checks
+
 __all__ = ["draw_network", "draw_convolution"]
 
 
 def _check_sizes(sizes: Sequence[int]) -> list[int]:
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 12
-                                 for s in sizes):
-        raise ValueError(f"sizes must list at least two layer widths between 1 and 12, "
-                         f"got {sizes!r}")
+    sizes = checks.positive_ints("sizes (layer widths)", sizes, min_length=2)
+    if max(sizes) > 12:
+        raise ValueError(f"sizes must list layer widths between 1 and 12, got {sizes!r}")
     return sizes
 
 
@@ -65,8 +65,7 @@ def draw_convolution(length: int = 7, kernel_size: int = 3, stride: int = 1, pad
     """
     for name, value, low in (("length", length, 1), ("kernel_size", kernel_size, 1),
                              ("stride", stride, 1), ("padding", padding, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        checks.integer(name, value, minimum=low)
     num_out = (length + 2 * padding - kernel_size) // stride + 1
     if num_out < 1:
         raise ValueError("the kernel is longer than the padded input")

@@ -92,12 +92,7 @@ def layer_gradient_norms(
     Old gradients are cleared first; the gradients of this pass are left in place. Chapter 3.
     """
     names = linear_weight_names(model)
-    checks.tensor("X", X)
-    checks.tensor("y", y)
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(
-            f"X and y must be non-empty with the same number of rows, got {len(X)} and {len(y)}"
-        )
+    checks.data("layer_gradient_norms", X, y)
     model.zero_grad(set_to_none=True)
     loss = loss_fn(model(X), y)
     if loss.requires_grad:  # False when every parameter is cut from the loss

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from course_lib import checks
+
 __all__ = ["shift", "shift_change"]
 
 
@@ -21,8 +23,7 @@ def shift(x: torch.Tensor, pixels: int, dim: int = -1) -> torch.Tensor:
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a tensor, got {type(x).__name__}")
-    if isinstance(pixels, bool) or not isinstance(pixels, int):
-        raise TypeError(f"pixels must be an integer, got {pixels!r}")
+    pixels = checks.integer("pixels", pixels)
     size = x.shape[dim]
     if abs(pixels) >= size:
         raise ValueError(f"cannot shift by {pixels}: dimension {dim} has only {size} positions")

@@ -172,8 +172,7 @@ def accuracy_in_train_mode(
     """
     checks.module("model", model)
     batch_size = checks.positive_int("batch_size", batch_size)
-    if len(X) != len(y):
-        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    checks.data("accuracy_in_train_mode", X, y)
     trained = copy.deepcopy(model).train()
     logits = torch.cat([trained(X[i : i + batch_size]) for i in range(0, len(X), batch_size)])
     return (logits.argmax(dim=1) == y).float().mean().item()

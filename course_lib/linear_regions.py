@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from course_lib import checks
+
 __all__ = ["activation_patterns", "count_linear_regions", "count_pieces_1d", "sawtooth_network",
            "plot_linear_regions"]
 
@@ -63,8 +65,7 @@ def count_pieces_1d(model: nn.Module, x: torch.Tensor) -> int:
 def sawtooth_network(depth: int) -> nn.Sequential:
     """A ReLU network of `depth` hidden layers of 2 units that composes the tent map depth times
     on [0, 1]: t(x) = 2 relu(x) - 4 relu(x - 1/2). It has 2**depth linear pieces. Chapter 1."""
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    depth = checks.integer("depth", depth, minimum=1)
     layers: list[nn.Module] = []
     for _ in range(depth):
         split, merge = nn.Linear(1, 2), nn.Linear(2, 1)

@@ -31,13 +31,6 @@ __all__ = [
 ]
 
 
-def _check_data(X: object, y: object) -> None:
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        raise TypeError(f"expected tensors X and y, got {type(X).__name__} and {type(y).__name__}")
-    if len(X) != len(y) or len(X) == 0:
-        raise ValueError(f"X and y must be non-empty with as many rows, got {len(X)} and {len(y)}")
-
-
 # ---- the learning-rate range test ----------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -98,15 +91,15 @@ def lr_range_test(
     the optimizer's state are restored afterwards, so the same model can then be trained.
     Chapter 5.
     """
-    _check_data(X, y)
+    checks.data("lr_range_test", X, checks.tensor("y", y))
     min_lr = checks.positive_float("min_lr", min_lr)
     max_lr = checks.positive_float("max_lr", max_lr)
     if not min_lr < max_lr:
         raise ValueError(f"min_lr must be below max_lr, got {min_lr} and {max_lr}")
     checks.positive_int("num_steps", num_steps)
     checks.positive_int("batch_size", batch_size)
-    if not 0 < smoothing <= 1:
-        raise ValueError(f"smoothing must be in (0, 1], got {smoothing!r}")
+    smoothing = checks.number("smoothing", smoothing, minimum=0, maximum=1,
+                              exclusive_minimum=True, wanted="a number in (0, 1]")
     checks.positive_float("stop_factor", stop_factor)
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
@@ -162,7 +155,9 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
 
     `schedule(optimizer)` builds a `torch.optim.lr_scheduler` (the form `Run.schedule` takes); it
     is applied to a throw-away SGD optimizer whose base learning rate is `lr`. Value i is the
-    learning rate used by step i, before the i-th `scheduler.step()`. Chapter 5.
+    learning rate used by step i, before the i-th `scheduler.step()`. A `ReduceLROnPlateau`
+    schedule, which follows the validation loss, has no values in advance: a `ValueError`.
+    Chapter 5.
     """
     checks.positive_int("num_steps", num_steps)
     checks.positive_float("lr", lr)
@@ -170,6 +165,12 @@ def schedule_values(schedule: Schedule, num_steps: int, lr: float = 1.0) -> list
         raise TypeError(f"schedule must be callable (optimizer -> scheduler), got {schedule!r}")
     optimizer = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=lr)
     scheduler = schedule(optimizer)
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        raise ValueError(
+            "a ReduceLROnPlateau schedule has no values to plot in advance: it lowers the "
+            "learning rate when the validation loss stops improving (see History['val_loss'] "
+            "of a Run that uses it)"
+        )
     values = []
     for _ in range(num_steps):
         values.append(optimizer.param_groups[0]["lr"])
@@ -220,7 +221,7 @@ def gradient_noise(
     example's gradient from g: about 1/B for B much smaller than N, and 0 at B = N. The model's
     parameters, mode and `.grad` are left unchanged. Chapter 5.
     """
-    _check_data(X, y)
+    checks.data("gradient_noise", X, checks.tensor("y", y))
     if isinstance(batch_sizes, int) or not batch_sizes:
         raise ValueError(
             f"batch_sizes must be a non-empty sequence of integers, got {batch_sizes!r}"

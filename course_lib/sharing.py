@@ -16,13 +16,9 @@ import math
 import torch
 from torch import nn
 
+from course_lib import checks
+
 __all__ = ["LocallyConnected1d", "linear_map_matrix", "unshare"]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return value
 
 
 class LocallyConnected1d(nn.Module):
@@ -38,14 +34,12 @@ class LocallyConnected1d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, length: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, bias: bool = True) -> None:
         super().__init__()
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.length = _positive_int("length", length)
-        self.kernel_size = _positive_int("kernel_size", kernel_size)
-        self.stride = _positive_int("stride", stride)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-            raise ValueError(f"padding must be an integer >= 0, got {padding!r}")
-        self.padding = padding
+        self.in_channels = checks.positive_int("in_channels", in_channels)
+        self.out_channels = checks.positive_int("out_channels", out_channels)
+        self.length = checks.positive_int("length", length)
+        self.kernel_size = checks.positive_int("kernel_size", kernel_size)
+        self.stride = checks.positive_int("stride", stride)
+        self.padding = checks.non_negative_int("padding", padding)
         if length + 2 * padding < kernel_size:
             raise ValueError(f"kernel_size {kernel_size} is longer than the padded input "
                              f"({length} + 2 * {padding})")
@@ -98,7 +92,9 @@ def linear_map_matrix(layer: nn.Module, num_inputs: int) -> torch.Tensor:
     (N, num_inputs) input: column i is the layer applied to the i-th basis vector. Chapter 1."""
     if not isinstance(layer, nn.Module):
         raise TypeError(f"layer must be an nn.Module, got {type(layer).__name__}")
-    basis = torch.eye(_positive_int("num_inputs", num_inputs))
+    num_inputs = checks.positive_int("num_inputs", num_inputs)
+    like = next(layer.parameters(), torch.empty(0))  # the basis in the layer's dtype and device
+    basis = torch.eye(num_inputs, dtype=like.dtype, device=like.device)
     try:
         columns = layer(basis.unsqueeze(1)).flatten(1)  # a 1-channel signal layer
     except (RuntimeError, ValueError):
@@ -120,7 +116,7 @@ def unshare(model: nn.Module, length: int) -> nn.Module:
     convs = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv1d)]
     if not convs:
         raise ValueError("model has no nn.Conv1d to unshare")
-    length = _positive_int("length", length)
+    length = checks.positive_int("length", length)
     for name, conv in convs:  # in forward order for the sequential models of this course
         local = LocallyConnected1d.from_conv(conv, length)
         parent, _, attr = name.rpartition(".")

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import checks
+from course_lib.modes import eval_mode
 from course_lib.progress import progress_bar
 from course_lib.reproducibility import seed_everything
 
@@ -41,8 +42,25 @@ Penalty = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 def accuracy(y_hat: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of rows of logits `y_hat` (N, C) whose arg-max equals the label in `y` (N,).
 
-    Chapter 1.
+    One logit per example, `y_hat` of shape (N, 1) or (N,) (a binary classifier trained with
+    `binary_cross_entropy_with_logits`), is read as binary: the prediction is 1 where the logit
+    is > 0, compared with labels 0/1 in `y` of shape (N,) or (N, 1). (An arg-max over one
+    column would always predict 0.) Chapter 1.
     """
+    checks.tensor("y_hat", y_hat)
+    checks.tensor("y", y)
+    if len(y_hat) != len(y):
+        raise ValueError(
+            f"y_hat has {len(y_hat)} rows but y has {len(y)}; they must match"
+        )
+    if y_hat.dim() == 1 or (y_hat.dim() == 2 and y_hat.shape[1] == 1):
+        predicted = (y_hat.reshape(-1) > 0).to(y.dtype)
+        return (predicted == y.reshape(-1)).float().mean().item()
+    if y.dim() != y_hat.dim() - 1:  # (N, C) with (N, 1) labels would broadcast to (N, N)
+        raise ValueError(
+            "accuracy expects logits of shape (N, C) and labels of shape (N,), got "
+            f"{tuple(y_hat.shape)} and {tuple(y.shape)}"
+        )
     return (y_hat.argmax(dim=1) == y).float().mean().item()
 
 
@@ -107,23 +125,6 @@ class History:
     @property
     def num_epochs(self) -> int:
         return len(self.metrics.get("loss", []))
-
-
-def _check_tensor(X: object, name: str) -> torch.Tensor:
-    if not isinstance(X, torch.Tensor):
-        raise TypeError(f"{name}: expected a tensor, got {type(X).__name__}")
-    if len(X) == 0:
-        raise ValueError(f"{name}: the data is empty")
-    return X
-
-
-def _check_data(X: object, y: object, name: str) -> None:
-    _check_tensor(X, f"{name} (X)")
-    if y is None:
-        return
-    _check_tensor(y, f"{name} (y)")
-    if len(X) != len(y):
-        raise ValueError(f"{name}: X has {len(X)} rows but y has {len(y)}; they must match")
 
 
 def _validation_pair(validation: object) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -201,14 +202,13 @@ def evaluate(
     `y=None` makes the input the target (autoencoders). With the defaults, returns
     `{"accuracy": ...}` for classification logits. Chapter 1.
     """
-    _check_data(X, y, "evaluate")
+    checks.data("evaluate", X, y)
+    checks.positive_int("batch_size", batch_size)
     metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
     penalties = penalties or {}
     target = X if y is None else y
-    was_training = model.training
-    model.eval()
     sums: dict[str, float] = {}
-    try:
+    with eval_mode(model):
         with torch.no_grad():
             outputs = [model(X[i : i + batch_size]) for i in range(0, len(X), batch_size)]
             output = _cat(outputs)
@@ -221,8 +221,6 @@ def evaluate(
                 x = X[i : i + batch_size]
                 for name, penalty in penalties.items():
                     sums[name] = sums.get(name, 0.0) + penalty(model, x).item() * len(x)
-    finally:
-        model.train(was_training)
     if penalties:
         means = {name: total / len(X) for name, total in sums.items()}
         if "loss" in results:
@@ -263,25 +261,36 @@ def fit(
       the same prefixed `val_` (computed in eval mode, without `transform`).
     - The loss becoming NaN or infinite stops training with `history.diverged = True`; that epoch
       logs NaN for every key. A callback's `on_epoch_end` returning True stops training.
-    - `scheduler.step()` is called once per epoch. Shuffling uses torch's global generator, so
-      `seed_everything` makes a run reproducible.
+    - `scheduler.step()` is called once per epoch; a `ReduceLROnPlateau` scheduler steps on the
+      epoch's validation loss (`validation` is then required). Shuffling uses torch's global
+      generator, so `seed_everything` makes a run reproducible.
+    - A model with batch normalization never trains on a batch of one example: a last batch of
+      one is merged into the batch before it.
     - `progress`: a tqdm bar over the epochs; None (the default) follows the course setting,
       `course_lib.progress.show_progress`: on when a person runs the notebook, off when notebooks
       are executed to store or test their outputs.
 
     Chapter 1.
     """
-    _check_data(X, y, "fit")
+    checks.data("fit", X, y)
     if validation is not None:
         validation = _validation_pair(validation)
-        _check_data(*validation, "fit(validation=...)")
+        checks.data("fit(validation=...)", *validation)
     checks.positive_int("num_epochs", num_epochs)
     checks.positive_int("batch_size", batch_size)
     metrics = ({"accuracy": accuracy} if y is not None else {}) if metrics is None else metrics
     penalties = dict(penalties or {})
 
+    plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    if plateau and validation is None:
+        raise ValueError(
+            "a ReduceLROnPlateau scheduler steps on the validation loss: pass validation=(X_val, "
+            "y_val) to fit (train passes the Split's validation rows when it has some)"
+        )
+
     history = History()
     n = len(X)
+    starts = _batch_starts(model, n, batch_size)
     step = 0
     epochs = progress_bar(range(num_epochs), progress=progress, leave=False, desc="epochs")
     for epoch in epochs:
@@ -289,8 +298,8 @@ def fit(
         sums: dict[str, float] = {}
         outputs, seen = [], []
         order = torch.randperm(n)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
+        for start, end in starts:
+            idx = order[start:end]
             x = X[idx]
             target = x if y is None else y[idx]
             inputs = x if transform is None else transform(x)
@@ -332,9 +341,33 @@ def fit(
         if any(s is True for s in stop):
             history.stopped = True
             break
-        if scheduler is not None:
+        if plateau:
+            scheduler.step(logs["val_loss"])
+        elif scheduler is not None:
             scheduler.step()
     return history
+
+
+def _batch_starts(model: nn.Module, n: int, batch_size: int) -> list[tuple[int, int]]:
+    """The (start, end) of each mini-batch of an epoch over `n` examples.
+
+    With batch normalization in the model (a module whose class is named BatchNorm...), a last
+    batch of one example (whose batch variance is undefined: BatchNorm1d raises on it) is merged
+    into the batch before it, so every example is still seen once per epoch; any other model
+    keeps its batches as they are.
+    """
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    uses_batch_norm = any(  # torch's, the course's (chapter 4) or a learner's own
+        "BatchNorm" in kind.__name__ for m in model.modules() for kind in type(m).__mro__
+    )
+    if uses_batch_norm and n - bounds[-1][0] == 1:
+        if len(bounds) == 1:
+            raise ValueError(
+                "a model with batch normalization needs at least 2 training examples per batch; "
+                "fit got 1 example"
+            )
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
 
 
 # ---- experiments: a typed record, seeded training, summaries ------------------------------

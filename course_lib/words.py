@@ -20,6 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata, spearmanr
 
+from course_lib import checks
+
 __all__ = [
     "Vocabulary", "WordSimilarity", "build_vocabulary", "cooccurrence_counts", "cosine_neighbours",
     "evaluate_word_similarity", "ppmi", "svd_vectors",
@@ -71,11 +73,9 @@ def build_vocabulary(
     `max_size` keeps only the most frequent ones.
     """
     _check_sentences(sentences)
-    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-        raise ValueError(f"min_count must be an integer >= 1, got {min_count!r}")
-    if max_size is not None and (isinstance(max_size, bool) or not isinstance(max_size, int)
-                                 or max_size < 1):
-        raise ValueError(f"max_size must be None or an integer >= 1, got {max_size!r}")
+    checks.integer("min_count", min_count, minimum=1)
+    if max_size is not None:
+        checks.integer("max_size", max_size, minimum=1, wanted="None or an integer >= 1")
     counts = Counter(token for sentence in sentences for token in sentence)
     kept = sorted(
         ((w, c) for w, c in counts.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0])
@@ -101,8 +101,7 @@ def cooccurrence_counts(
         raise TypeError(
             f"vocab must be a Vocabulary (from build_vocabulary), got {type(vocab).__name__}"
         )
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    checks.integer("window", window, minimum=1)
     index = vocab.index
     rows, cols = [], []
     for sentence in sentences:
@@ -128,9 +127,8 @@ def ppmi(counts: np.ndarray | sp.spmatrix, smoothing: float = 1.0) -> np.ndarray
     before normalizing them (0.75 in Levy, Goldberg and Dagan 2015), which lowers the PMI of rare
     contexts. Returns the same kind of matrix as given (dense array or sparse CSR).
     """
-    if not (isinstance(smoothing, (int, float)) and not isinstance(smoothing, bool)
-            and 0 < smoothing <= 1):
-        raise ValueError(f"smoothing must be a number in (0, 1], got {smoothing!r}")
+    checks.number("smoothing", smoothing, minimum=0, maximum=1, exclusive_minimum=True,
+                  wanted="a number in (0, 1]")
     is_sparse = sp.issparse(counts)
     if not is_sparse:
         counts = np.asarray(counts, dtype=np.float64)
@@ -161,8 +159,8 @@ def svd_vectors(matrix: np.ndarray | sp.spmatrix, dim: int, power: float = 0.5,
     """
     from scipy.sparse.linalg import svds
 
-    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim < min(matrix.shape):
-        raise ValueError(f"dim must be an integer in [1, {min(matrix.shape)}), got {dim!r}")
+    checks.integer("dim", dim, minimum=1, maximum=min(matrix.shape) - 1,
+                   wanted=f"an integer in [1, {min(matrix.shape)})")
     A = sp.csr_matrix(matrix, dtype=np.float64)
     v0 = np.random.default_rng(seed).standard_normal(min(A.shape))
     u, s, _ = svds(A, k=dim, v0=v0)

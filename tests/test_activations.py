@@ -85,7 +85,7 @@ def test_silu_and_gelu_minima():
     for name in ("silu", "gelu"):
         f = CLOSED_FORMS[name][0]
         best = minimize_scalar(
-            lambda t: f(torch.tensor(t, dtype=torch.float64)).item(),
+            lambda t, f=f: f(torch.tensor(t, dtype=torch.float64)).item(),
             bounds=(-3, 0),
             method="bounded",
             options={"xatol": 1e-12},

@@ -23,6 +23,7 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
+from course_lib.autoencoders import fully_connected_vae
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
@@ -70,7 +71,7 @@ def test_linear_builder_has_no_nonlinearity_and_is_a_linear_map():
 
 @pytest.mark.parametrize("sizes", [[5], [5, 0], [5, 2.0], [], [5, True]])
 def test_builder_rejects_bad_sizes(sizes):
-    with pytest.raises(ValueError, match="sizes must list"):
+    with pytest.raises(ValueError, match=r"sizes \(input \.\.\. code\) must be"):
         fully_connected_autoencoder(sizes)
 
 
@@ -333,3 +334,30 @@ def test_exercises_self_test():
     ids = [e.id for chapter in ("autoencoders", "regularized") for e in exercises_of(chapter)]
     assert len(ids) >= 8
     assert self_test(ids) == []
+
+
+# ---- dtype from the model; half precision (issue 24) --------------------------------------
+
+
+def test_a_vae_moved_to_float64_samples_in_float64():
+    vae = fully_connected_vae([6, 4, 2]).double()
+    samples = vae.sample(3, generator=torch.Generator().manual_seed(0))
+    assert samples.dtype == torch.float64 and samples.shape == (3, 6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_the_sparsity_penalty_is_finite_in_half_precision(dtype):
+    rho_hat = torch.tensor([0.0, 1.0, 0.05, 0.5], dtype=dtype)  # a dead and a saturated unit
+    penalty = sparsity_kl(0.05, rho_hat)
+    assert torch.isfinite(penalty)
+    expected = sparsity_kl(0.05, rho_hat.float())
+    assert penalty.item() == pytest.approx(expected.item(), rel=1e-2)
+
+
+def test_the_sparsity_term_trains_a_half_precision_code_without_inf():
+    class Coder(nn.Module):
+        def encode(self, x):
+            return torch.sigmoid(x)  # codes at 0 and 1 after rounding to half precision
+
+    x = torch.tensor([[-30.0, 30.0, 0.0]], dtype=torch.float16)
+    assert torch.isfinite(sparsity_term(0.05, 1.0)(Coder(), x))

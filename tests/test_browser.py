@@ -449,8 +449,9 @@ def test_checker_reports_a_deliberately_broken_site(site, browser, tmp_path):
     pages = {d: (html / f"{d}.html").read_text() for d in PAGES}
     figure_page = next((d for d in CHAPTERS if '_images/' in pages[d]), None)
     maths_page = next((d for d in PAGES if 'class="math' in pages[d]), None)
-    if figure_page is None or maths_page is None or not EXERCISES:
-        pytest.skip("the site has no chapter with a figure, no maths or no exercise page yet")
+    assert figure_page is not None, "no chapter page shows a figure"
+    assert maths_page is not None, "no page shows maths"
+    assert EXERCISES, "the site has no exercise page"
     exercise = EXERCISES[0]
 
     # 1. an image removed, 2. a script from the network, 3. the Colab link naming another notebook

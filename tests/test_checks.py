@@ -195,3 +195,21 @@ def test_the_bug_of_issue_9_fit_refuses_a_bool_epoch_count():
     ]:
         with pytest.raises(ValueError, match=field):
             cl.Run(lambda: nn.Linear(3, 2), **{field: bad})
+
+
+def test_data_checks_tensors_rows_and_emptiness_once_for_every_caller():
+    X, y = torch.zeros(3, 2), torch.zeros(3)
+    assert checks.data("fit", X, y) == (X, y)
+    assert checks.data("fit", X) == (X, None)  # autoencoders: the input is the target
+    with pytest.raises(ValueError, match=r"fit: X has 3 rows but y has 2; they must match"):
+        checks.data("fit", X, y[:2])
+    with pytest.raises(ValueError, match=r"evaluate \(X\): the data is empty"):
+        checks.data("evaluate", X[:0], y[:0])
+    with pytest.raises(TypeError, match=r"fit \(y\): expected a tensor, got list"):
+        checks.data("fit", X, [0, 1, 2])
+    # the same message from each module that trains or measures on (X, y)
+    with pytest.raises(ValueError, match="rows but y has"):
+        cl.evaluate(nn.Linear(2, 2), X, y[:2].long())
+    with pytest.raises(ValueError, match="rows but y has"):
+        cl.gradient_noise(nn.Linear(2, 2), X, y[:2].long(),
+                          loss_fn=torch.nn.functional.cross_entropy, batch_sizes=[1])

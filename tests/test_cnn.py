@@ -161,3 +161,11 @@ def test_depthwise_separable_equals_a_rank_one_standard_convolution():
     torch.testing.assert_close(
         block(x), nn.functional.conv2d(x, weight, padding=1), rtol=1e-12, atol=1e-12
     )
+
+
+# ---- dtype from the model (issue 24) ------------------------------------------------------
+
+
+def test_multiply_adds_of_a_float64_model():
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 6, 3)).double()
+    assert count_multiply_adds(model, (1, 8)) == 2 * 6 * 3 + 12 * 3

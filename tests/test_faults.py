@@ -208,7 +208,7 @@ def _assert_partition(split, X_all, y_all, val_fraction, test_fraction):
     assert abs(len(split.X_test) - test_fraction * n) <= 1
     assert abs(len(split.X_val) - val_fraction * n) <= 1 + (val_fraction > 0)
     classes = y_all.unique()
-    for X, y in parts:
+    for _X, y in parts:
         if len(y):
             for c in classes:  # stratified: each class in proportion, to within 1-2 examples
                 share = (y_all == c).float().mean().item()
@@ -720,9 +720,10 @@ def test_an_answer_within_tolerance_of_a_known_mistake_gets_that_mistake_s_hint(
 
 
 def test_a_timed_out_case_is_reported_as_such_and_the_cases_after_it_as_not_run(doubling):
-    result = judge(doubling, [Outcome("timeout", error="no result after 2.5 s (an endless loop?)")])
+    error = "your function did not return within 2.5 s (an endless loop?)"
+    result = judge(doubling, [Outcome("timeout", error=error)])
     assert not result.passed and (result.num_cases, result.num_failed) == (2, 2)
-    assert "  problem:  no result after 2.5 s (an endless loop?)" in result.message.splitlines()
+    assert f"  problem:  {error}" in result.message.splitlines()
 
 
 def test_an_untouched_stub_is_reported_under_the_exercise_s_id(doubling):

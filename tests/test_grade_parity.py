@@ -192,8 +192,8 @@ def test_partial_credit_is_the_share_of_cases_passed(graded):
     assert partly >= 20, partly  # known mistakes often fail only some cases
 
 
-@pytest.mark.skipif(not EXERCISE_NOTEBOOKS, reason="no exercise notebooks yet")
 def test_shipped_notebooks_score_zero_and_solved_copies_score_full(graded):
+    assert EXERCISE_NOTEBOOKS, "no exercise notebook in exercises/"
     for path in EXERCISE_NOTEBOOKS:
         untouched, solved = (
             graded["records"][f"shipped-{path.name}"],

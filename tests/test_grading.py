@@ -77,7 +77,49 @@ def test_endless_loop_is_stopped():
         result = grade_solution("activations.step", step)
     finally:
         exercise.timeout = old
-    assert not result.passed and "no result after 0.5 s" in result.message
+    assert not result.passed and "your function did not return within 0.5 s" in result.message
+
+
+def test_a_loop_that_swallows_exceptions_is_stopped_and_check_returns(capsys):
+    """A learner's retry loop with `except Exception:` must not swallow the time limit: cl.check
+    returns and says the function did not return."""
+    exercise = get("activations.step")
+    old, exercise.timeout = exercise.timeout, 0.5
+
+    def step(x):
+        while True:
+            try:
+                while True:
+                    pass
+            except Exception:
+                continue
+
+    try:
+        cl.check("activations.step", step)
+    finally:
+        exercise.timeout = old
+    assert "your function did not return within 0.5 s" in capsys.readouterr().out
+
+
+def test_a_handler_that_swallows_the_time_limit_once_is_stopped_by_the_next():
+    """The limit is raised again every half second: a bare `except:` that catches it once and
+    carries on looping is stopped by the next one."""
+    exercise = get("activations.step")
+    old, exercise.timeout = exercise.timeout, 0.5
+
+    def step(x):
+        try:
+            while True:
+                pass
+        except BaseException:
+            while True:
+                pass
+
+    try:
+        result = grade_solution("activations.step", step)
+    finally:
+        exercise.timeout = old
+    assert not result.passed and "did not return within 0.5 s" in result.message
 
 
 def test_unknown_id_suggests_the_closest():

@@ -292,7 +292,7 @@ def _parallel_study(storage, processes, n_workers=3, n_trials=9):
             hpo.start_worker(storage, "parallel", n_trials, "synthetic-slow", seed=seed)
         )
     results = hpo.wait_for_workers(processes, timeout=WAIT)
-    for code, out, err in results:
+    for code, _out, err in results:
         assert code == 0 and err == "", err  # the over-budget path, if taken, is silent
     study = _check_study(hpo.open_storage(storage), "parallel", n_trials)
     workers = {t.user_attrs["worker"] for t in study.trials}

@@ -233,7 +233,9 @@ def test_sigterm_and_sigkill_on_a_journal_study_then_reclaim(tmp_path, processes
     storage = hpo.open_storage(path)
     stopped = {}
     for process, sig in ((termed, signal.SIGTERM), (killed, signal.SIGKILL)):
-        stopped[sig] = _wait_until(lambda: _running_trial_of(storage, "j", process), "a trial")
+        stopped[sig] = _wait_until(
+            lambda process=process: _running_trial_of(storage, "j", process), "a trial"
+        )
         process.send_signal(sig)
     (code, out, err), = hpo.wait_for_workers([termed], timeout=WAIT)
     assert code == 0 and err == "", err

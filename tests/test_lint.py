@@ -65,3 +65,20 @@ def test_ruff_finds_nothing():
         for p in problems
     ]
     assert not lines, f"{len(lines)} ruff findings:\n" + "\n".join(lines[:60])
+
+
+def test_ruff_applies_the_bugbear_rules_to_the_library():
+    """A closure that reads a loop variable late (B023) is reported in course_lib's code."""
+    late = (
+        "def makers():\n"
+        "    out = []\n"
+        "    for i in range(3):\n"
+        "        out.append(lambda: i)\n"
+        "    return out\n"
+    )
+    result = subprocess.run(
+        [*_ruff(), "check", "--no-cache", "--output-format", "concise",
+         "--stdin-filename", "course_lib/_late.py", "-"],
+        cwd=ROOT, input=late, capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 1 and "B023" in result.stdout, result.stdout + result.stderr

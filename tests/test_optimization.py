@@ -195,3 +195,8 @@ def test_plot_trajectories_draws_contours_and_paths():
     assert len(ax.get_lines()) == 2
     with pytest.raises(ValueError, match="flat"):
         trajectory(_quadratic, [[1.0, 1.0]], lambda p: torch.optim.SGD(p, lr=0.05), 5)
+
+
+def test_a_plateau_schedule_has_no_values_in_advance_a_clear_error():
+    with pytest.raises(ValueError, match="ReduceLROnPlateau schedule has no values"):
+        schedule_values(lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt), 5)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import course_lib as cl
+from course_lib.layers import BatchNorm1d as CourseBatchNorm1d
 
 
 def _regression(n: int = 100):
@@ -301,3 +302,95 @@ def test_the_first_epochs_of_a_long_run_are_a_short_run():
     short = cl.train(run.replace(num_epochs=2), data).history
     for key in ("loss", "val_accuracy", "val_loss"):
         assert long.at(key, 2) == pytest.approx(short.last(key), rel=1e-6, abs=1e-7)
+
+
+# ---- edge cases a reader hits (issue 24) --------------------------------------------------
+
+
+def _classification(n: int, d: int = 4, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, d, generator=g)
+    return X, (X[:, 0] > 0).long()
+
+
+@pytest.mark.parametrize("batch_norm", [nn.BatchNorm1d, CourseBatchNorm1d])
+def test_batch_norm_trains_when_the_last_batch_holds_one_example(batch_norm):
+    X, y = _classification(65)  # batches of 64 and 1
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), batch_norm(8), nn.ReLU(), nn.Linear(8, 2))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    sizes = []
+    model[1].register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    history = cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=2)
+    assert sizes == [65, 65]  # the batch of one was merged into the one before it
+    assert history.num_epochs == 2 and math.isfinite(history.last("loss"))
+
+
+def test_a_model_without_batch_norm_keeps_its_last_batch_of_one():
+    X, y = _classification(65)
+    model = nn.Linear(4, 2)
+    sizes = []
+    model.register_forward_hook(lambda m, i, o: sizes.append(len(i[0])))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy,
+           optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=1)
+    assert sizes == [64, 1]
+
+
+def test_batch_norm_on_a_single_example_is_a_clear_error():
+    X, y = _classification(1)
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Linear(8, 2))
+    with pytest.raises(ValueError, match="at least 2 training examples"):
+        cl.fit(model, X, y, loss_fn=F.cross_entropy,
+               optimizer=torch.optim.SGD(model.parameters(), lr=0.1), num_epochs=1)
+
+
+def _split(n_train: int = 128, n_val: int = 64):
+    X, y = _classification(n_train + n_val)
+    return cl.Split(X[:n_train], y[:n_train], X[n_train:], y[n_train:], X[:0], y[:0])
+
+
+def test_a_plateau_schedule_in_a_run_steps_on_the_validation_loss():
+    seen = []
+
+    class Recording(torch.optim.lr_scheduler.ReduceLROnPlateau):
+        def step(self, metrics, *args, **kwargs):
+            seen.append(metrics)
+            return super().step(metrics, *args, **kwargs)
+
+    run = cl.Run(lambda: nn.Linear(4, 2), lr=0.05, num_epochs=3, optimizer="sgd",
+                 schedule=lambda opt: Recording(opt, patience=0))
+    result = cl.train(run, _split())
+    assert seen == result.history["val_loss"]
+
+
+def test_a_plateau_schedule_without_validation_is_a_clear_error():
+    run = cl.Run(lambda: nn.Linear(4, 2), num_epochs=1,
+                 schedule=lambda opt: torch.optim.lr_scheduler.ReduceLROnPlateau(opt))
+    with pytest.raises(ValueError, match="validation loss"):
+        cl.train(run, _split(n_val=0))
+
+
+def test_evaluate_rejects_a_batch_size_of_zero():
+    X, y = _classification(10)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        cl.evaluate(nn.Linear(4, 2), X, y, batch_size=0)
+
+
+@pytest.mark.parametrize("shape", [(6, 1), (6,)])
+@pytest.mark.parametrize("label_shape", [(6,), (6, 1)])
+@pytest.mark.parametrize("label_dtype", [torch.long, torch.float32])
+def test_accuracy_of_one_logit_per_example_is_binary(shape, label_shape, label_dtype):
+    logits = torch.tensor([2.0, -1.0, 0.5, -3.0, 1.0, -0.2]).reshape(shape)
+    labels = torch.tensor([1, 0, 0, 0, 1, 1], dtype=label_dtype).reshape(label_shape)
+    assert cl.accuracy(logits, labels) == pytest.approx(4 / 6)
+
+
+def test_accuracy_of_several_classes_is_unchanged_and_mismatched_rows_are_an_error():
+    logits = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert cl.accuracy(logits, torch.tensor([1, 0, 0])) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="3 rows but y has 2"):
+        cl.accuracy(logits, torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match=r"labels of shape \(N,\), got \(3, 2\) and \(3, 1\)"):
+        cl.accuracy(logits, torch.tensor([[1], [0], [0]]))  # would broadcast to (3, 3)
+    per_position = torch.tensor([[[0.9, 0.1], [0.1, 0.9]]])  # (N, C, L): arg-max over C
+    assert cl.accuracy(per_position, torch.tensor([[0, 0]])) == pytest.approx(0.5)

@@ -47,8 +47,12 @@ __all__ = [
 GRADING_ENV = "COURSE_LIB_GRADING"  # set in the instructor grader's sandbox processes
 
 
-class SolutionTimeout(Exception):
-    """Raised inside a solution that exceeded its time limit."""
+class SolutionTimeout(BaseException):
+    """Raised inside a solution that exceeded its time limit.
+
+    A `BaseException`, not an `Exception`: a learner's loop that retries with
+    ``except Exception:`` cannot swallow it, and it is raised again every half second for a
+    loop that catches everything (``except BaseException:`` or a bare ``except:``)."""
 
 
 @dataclass
@@ -91,8 +95,8 @@ class Result:
 
 @contextmanager
 def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise `SolutionTimeout` in the block after `seconds` (main thread only; elsewhere no
-    limit).
+    """Raise `SolutionTimeout` in the block after `seconds`, and again every half second until
+    the block ends (main thread only; elsewhere no limit).
     """
     if threading.current_thread() is not threading.main_thread() or not hasattr(
         signal, "setitimer"
@@ -104,12 +108,17 @@ def _time_limit(seconds: float) -> Iterator[None]:
         raise SolutionTimeout()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 0.5)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def timeout_message(seconds: float) -> str:
+    """What a learner reads when their function ran past the exercise's time limit."""
+    return f"your function did not return within {seconds:g} s (an endless loop?)"
 
 
 @functools.lru_cache(maxsize=1)
@@ -200,7 +209,7 @@ def collect(
             outcomes.append(Outcome("ok", value, mutated=changed[0] if changed else None))
         except SolutionTimeout:
             outcomes.append(
-                Outcome("timeout", error=f"no result after {timeout:g} s (an endless loop?)")
+                Outcome("timeout", error=timeout_message(timeout))
             )
             break  # the next case would most likely hang too
         except NotImplementedError as exc:

@@ -503,7 +503,9 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
                     pass
             afters: list[Any] = []  # each case's arguments after the call: the grader judges them
 
-            def run_keeping_arguments(solution: Any, case: Any, run: Any = run) -> Any:
+            def run_keeping_arguments(
+                solution: Any, case: Any, run: Any = run, afters: list[Any] = afters
+            ) -> Any:
                 afters.append(None)
                 slot = len(afters) - 1
                 try:
