@@ -26,13 +26,14 @@ import pytest
 METADATA_KEY = "course_lib"
 
 # A number: digits with an optional fraction and exponent, not glued to a name before it (`conv1`,
-# `x4`, `L2` are words) and with its minus sign only where the sign cannot be a hyphen (`10-20`).
+# `x4`, `L2` are words) and with its sign (`-`, or the `+` of a printed difference) only where the
+# sign cannot be a hyphen or an operator (`10-20`, `a+b`): a difference near zero may change sign.
 NUMBER = re.compile(
     r"(?<![A-Za-z_\d.])"
-    r"(?:(?<![\w)\]])-)?"
+    r"(?:(?<![\w)\]])[-+])?"
     r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
     r"(?![A-Za-z_])|"
-    r"(?<![A-Za-z_\d.])(?:(?<![\w)\]])-)?(?:nan|inf)(?![A-Za-z_])"
+    r"(?<![A-Za-z_\d.])(?:(?<![\w)\]])[-+])?(?:nan|inf)(?![A-Za-z_])"
 )
 
 

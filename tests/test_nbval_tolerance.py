@@ -42,8 +42,11 @@ def test_the_relative_part_scales_with_the_stored_value():
 
 
 def test_a_sign_that_flips_near_zero_is_float_noise():
-    assert reconcile("gain +0.1 points", "gain -0.1 points", POINT)[1] != []  # '+' is a word
+    assert reconcile("gain +0.1 points", "gain -0.1 points", POINT)[1] == []
     assert reconcile("gain 0.1 points", "gain -0.1 points", POINT)[1] == []
+    assert reconcile("gain +0.1 points", "gain -0.9 points", POINT)[1] != []
+    assert reconcile("10-20 and a+1", "10-20.3 and a+1", POINT)[1] == []  # a range, a sum
+    assert reconcile("a+1", "a-1", Tolerance(abs=100))[1] != []  # an operator is a word
 
 
 def test_changed_words_fail_whatever_the_tolerance():
