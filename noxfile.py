@@ -52,14 +52,14 @@ def lower_bounds() -> list[str]:
     return pins
 
 
-def _test(session: nox.Session) -> None:
+def _test(session: nox.Session, *options: str) -> None:
     session.run("python", "-m", "ipykernel", "install", "--sys-prefix", "--name", "python3",
                 "--display-name", "Python 3 (course)")
     session.run("python", "-c", "import sys, torch, numpy; print('python', sys.version.split()[0],"
                 " 'torch', torch.__version__, 'numpy', numpy.__version__)")
     jobs = os.environ.get("TEST_JOBS", "auto")
     session.run("python", "-m", "pytest", "-n", jobs, "--dist", "loadfile", "-q",
-                "-p", "no:cacheprovider", *TEST_SELECTION, *session.posargs)
+                "-p", "no:cacheprovider", *options, *TEST_SELECTION, *session.posargs)
 
 
 @nox.session(python=os.environ.get("COURSE_PYTHON_LOWEST", "3.10"))
@@ -69,7 +69,11 @@ def lowest(session: nox.Session) -> None:
     constraints.write_text("\n".join(lower_bounds()) + "\n")
     session.install("-c", str(constraints), *lower_bounds())
     session.install("-c", str(constraints), "-e", ".[dev]")
-    _test(session)
+    # Other draws, not float noise: torch 2.6 draws dropout masks from other random numbers and
+    # optuna 4.5's TPE proposes other trials, so chapters 6 and 7 print another draw's numbers.
+    # The notebooks run to the end with every claim (assert) checked; their outputs are compared
+    # (tolerantly) in `newest` and on the pinned versions, not here.
+    _test(session, "--nbval-lax")
 
 
 @nox.session(python=os.environ.get("COURSE_PYTHON_NEWEST", "3.11"))
