@@ -51,6 +51,7 @@ from course_lib.optimization import (
     schedule_values,
     trajectory,
 )
+from course_lib.page import glue, setup
 from course_lib.plotting import (
     class_norm,
     image_grid,

@@ -7,12 +7,13 @@ may move, in its metadata, where the result is made:
 
     "metadata": {"course_lib": {"tolerance": {"abs": 2.0, "rel": 0.0}}}
 
-For such a cell, each text output (a stream, or a `text/...` entry of a result) is split into its
-words and its numbers. The words must be identical and the numbers as many; each new number `x`
-must lie within `abs + rel * |stored|` of the stored one. When they do, the stored text stands in
-for the new one and nbval's own comparison runs as usual (images are not compared, as in nbval);
-when they do not, the cell fails with every number out of tolerance, its line, both values and the
-tolerance. Cells without the metadata are compared exactly, as nbval does.
+For such a cell, each text output (a stream, a `text/...` entry of a result or of a value glued
+for the prose) is split into its words and its numbers. The words must be identical and the
+numbers as many; each new number `x` must lie within `abs + rel * |stored|` of the stored one.
+When they do, the stored text stands in for the new one and nbval's own comparison runs as usual
+(images are not compared, as in nbval); when they do not, the cell fails with every number out
+of tolerance, its line, both values and the tolerance. Cells without the metadata are compared
+exactly, as nbval does.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ from typing import Any
 import pytest
 
 METADATA_KEY = "course_lib"
+# A value glued for the prose (course_lib.page.glue) is a result whose text sits under this prefix.
+GLUE_PREFIX = "application/papermill.record/"
 
 # A number: digits with an optional fraction and exponent, not glued to a name before it (`conv1`,
 # `x4`, `L2` are words) and with its sign (`-`, or the `+` of a printed difference) only where the
@@ -114,7 +117,7 @@ def _text_fields(output: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
     if output.get("output_type") == "stream":
         return [(output, "text")]
     data = output.get("data", {})
-    return [(data, key) for key in data if key.startswith("text/")]
+    return [(data, key) for key in data if key.removeprefix(GLUE_PREFIX).startswith("text/")]
 
 
 def reconcile_outputs(

@@ -80,6 +80,16 @@ def test_outputs_are_reconciled_in_place_streams_and_results_alike():
     assert new[0]["text"] == "acc 0.91\n" and new[1]["data"]["text/plain"] == "0.5"
 
 
+def test_a_value_glued_for_the_prose_is_compared_within_tolerance():
+    record = "application/papermill.record/text/plain"
+    stored = [nbformat.v4.new_output("display_data", data={record: "39.4721"})]
+    near = [nbformat.v4.new_output("display_data", data={record: "39.9"})]
+    far = [nbformat.v4.new_output("display_data", data={record: "41.2"})]
+    assert reconcile_outputs(near, stored, POINT) == []
+    assert near[0]["data"][record] == "39.4721"
+    assert "stored 39.4721, now 41.2" in reconcile_outputs(far, stored, POINT)[0]
+
+
 def test_outputs_of_other_kinds_are_left_for_nbval_to_report():
     stored = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     new = [nbformat.v4.new_output("stream", name="stderr", text="2\n")]

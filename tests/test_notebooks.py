@@ -170,3 +170,25 @@ def test_chapter_links_the_notation_page(path):
     assert re.search(r"\]\(\.\./notation\.md(#[\w-]+)?\)", markdown), (
         f"{path.name}: no link to the notation page, e.g. [notation](../notation.md)"
     )
+
+
+GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`:]+)")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_number_the_prose_quotes_is_glued_by_a_cell(path):
+    """A `{glue:text}` role in the prose names a value a cell glued (`cl.glue`), and each glued
+    value is quoted: the site shows the number this run printed, never a stale one."""
+    cells = nbformat.read(path, as_version=4).cells
+    quoted = {
+        name for cell in cells if cell.cell_type == "markdown"
+        for name in GLUE_ROLE.findall(cell.source)
+    }
+    glued = [
+        output.metadata["scrapbook"]["name"]
+        for cell in cells if cell.cell_type == "code" for output in cell.outputs
+        if "scrapbook" in output.get("metadata", {})
+    ]
+    assert len(glued) == len(set(glued)), f"{path.name}: a name glued twice: {sorted(glued)}"
+    assert quoted <= set(glued), f"{path.name}: quoted, never glued: {sorted(quoted - set(glued))}"
+    assert set(glued) <= quoted, f"{path.name}: glued, never quoted: {sorted(set(glued) - quoted)}"
