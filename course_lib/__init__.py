@@ -5,6 +5,13 @@ docstring names the chapter that introduces it.
 """
 from types import ModuleType as _ModuleType
 
+from course_lib.activations import (
+    ACTIVATIONS,
+    activation_explorer,
+    compose,
+    derivative,
+    plot_activation,
+)
 from course_lib.autoencoders import (
     Autoencoder,
     contractive_penalty,
@@ -22,6 +29,7 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
+from course_lib.cnn import CNN1d
 from course_lib.data import (
     Split,
     load_digits,
@@ -38,8 +46,27 @@ from course_lib.diagnostics import (
     activation_stats,
     gradient_norms,
     record_activations,
+    saturated_fraction,
+    saturation,
 )
+from course_lib.diagrams import draw_network
 from course_lib.environment import environment_report, on_colab
+from course_lib.gradients import (
+    ClipGradNorm,
+    ResidualMLP,
+    UpdateNormRecorder,
+    deep_mlp,
+    first_last_ratio,
+    layer_gradient_norms,
+    recorded_ratios,
+)
+from course_lib.initialization import forward_profile, mean_cosine
+from course_lib.linear_regions import (
+    count_linear_regions,
+    count_pieces_1d,
+    plot_linear_regions,
+    sawtooth_network,
+)
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
 from course_lib.optimization import (
@@ -63,6 +90,7 @@ from course_lib.plotting import (
 from course_lib.reproducibility import seed_everything
 from course_lib.probes import linear_probe, make_linear_probe
 from course_lib.progress import progress_bar, show_progress
+from course_lib.sharing import LocallyConnected1d, linear_map_matrix, unshare
 from course_lib.training import (
     Callback,
     History,

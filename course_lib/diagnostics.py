@@ -2,7 +2,11 @@
 
 Gradient norms are the instrument of chapter 3 (vanishing and exploding gradients); activation
 statistics (saturation of sigmoid/tanh, dead ReLUs) are introduced in chapter 2 and used again in
-chapters 3 and 4.
+chapters 3 and 4. Each measured concept has its one definition here: `gradient_norms` is the
+only computation of a parameter's gradient norm (`gradients.layer_gradient_norms` and
+`GradientNormRecorder` read it), and `saturation` the only rule for "saturated" (a derivative
+below a tenth of its maximum; `activation_stats`, `saturated_fraction` and
+`initialization.forward_profile` count with it).
 """
 
 from __future__ import annotations
@@ -24,26 +28,42 @@ __all__ = [
     "activation_stats",
     "gradient_norms",
     "record_activations",
+    "saturated_fraction",
+    "saturation",
 ]
 
 
-def gradient_norms(model: nn.Module) -> dict[str, float]:
+def gradient_norms(
+    model: nn.Module, names: Sequence[str] | None = None
+) -> dict[str, float] | dict[str, float | None]:
     """Each parameter's gradient L2 norm, by parameter name, after a backward pass.
 
-    Parameters that received no gradient are left out; if none did, a `ValueError` says to call
-    `loss.backward()` first. Chapter 3.
+    The course's one computation of "the norm of a layer's gradient": `layer_gradient_norms`
+    (chapter 3's per-layer table) and `GradientNormRecorder` (norms during training) both read
+    their numbers here. Without `names`, every parameter that received a gradient, in the model's
+    order; if none did, a `ValueError` says to call `loss.backward()` first. With `names` (for
+    example `linear_weight_names(model)`), exactly those parameters in that order, None for one
+    that received no gradient (autograd never reached it); a name the model lacks raises
+    `ValueError`. Chapter 3.
     """
     checks.module("model", model)
-    norms = {
-        name: p.grad.detach().norm().item()
-        for name, p in model.named_parameters()
-        if p.grad is not None
-    }
+    parameters = dict(model.named_parameters())
+    if names is not None:
+        unknown = [name for name in names if name not in parameters]
+        if unknown:
+            raise ValueError(f"the model has no parameter named {unknown[0]!r}")
+        return {name: _grad_norm(parameters[name]) for name in names}
+    norms = {name: _grad_norm(p) for name, p in parameters.items() if p.grad is not None}
     if not norms:
         raise ValueError(
             "no parameter has a gradient: call loss.backward() before gradient_norms(model)"
         )
     return norms
+
+
+def _grad_norm(p: torch.Tensor) -> float | None:
+    """The L2 norm of `p.grad` over all its entries, or None if `p` has no gradient."""
+    return None if p.grad is None else torch.linalg.vector_norm(p.grad.detach()).item()
 
 
 class GradientNormRecorder(Callback):
@@ -86,9 +106,10 @@ class GradientNormRecorder(Callback):
 class ActivationStats:
     """Statistics of one layer's output over a batch.
 
-    `saturated`: fraction of outputs where a sigmoid/tanh-like unit is flat (its derivative is
-    below 1% of its maximum); `dead`: fraction of units whose output is zero for every example
-    (dead ReLUs). Both are 0.0 for layers where they do not apply. Chapter 2.
+    `saturated`: fraction of outputs at which a sigmoid/tanh-like unit is saturated (see
+    `saturation`: its derivative below a tenth of its maximum); `dead`: fraction of units whose
+    output is zero for every example (dead ReLUs). Both are 0.0 for layers where they do not
+    apply. Chapter 2.
     """
 
     mean: float
@@ -97,11 +118,45 @@ class ActivationStats:
     dead: float
 
 
-_SATURATING = {
-    nn.Sigmoid: lambda a: (a * (1 - a)) < 0.01 * 0.25,  # sigma' = sigma (1 - sigma) <= 1/4
-    nn.Tanh: lambda a: (1 - a**2) < 0.01,  # tanh' = 1 - tanh^2 <= 1
-    nn.Hardtanh: lambda a: a.abs() >= 1,
+# The course's one rule for "saturated": the activation's derivative, written with its output h,
+# is below SATURATION_THRESHOLD times the derivative's maximum.
+SATURATION_THRESHOLD = 0.1
+
+
+def _hardtanh_slope(module: nn.Hardtanh, h: torch.Tensor) -> torch.Tensor:
+    # derivative 1 strictly between the two clipping values, 0 where the output is clipped
+    return ((h > module.min_val) & (h < module.max_val)).to(h.dtype)
+
+
+# activation type -> (its derivative written with its output h, the derivative's maximum)
+_SLOPES = {
+    nn.Sigmoid: (lambda module, h: h * (1 - h), 0.25),  # sigma' = sigma (1 - sigma) <= 1/4
+    nn.Tanh: (lambda module, h: 1 - h**2, 1.0),  # tanh' = 1 - tanh^2 <= 1
+    nn.Hardtanh: (_hardtanh_slope, 1.0),  # also ReLU6, a Hardtanh between 0 and 6
 }
+
+
+def saturation(
+    module: nn.Module, h: torch.Tensor, threshold: float = SATURATION_THRESHOLD
+) -> float:
+    """Fraction of the outputs `h` of the activation `module` at which it is saturated.
+
+    The course's one definition: a value is saturated when the activation's derivative there is
+    below `threshold` (default 1/10) times its maximum: sigma' < 0.025 for the sigmoid (|a| >
+    3.64), tanh' < 0.1 for tanh (|a| > 1.82), the clipped outputs of hardtanh. Activations that do
+    not saturate (ReLU, GELU, ...) give 0.0. `activation_stats`, `saturated_fraction` and
+    `forward_profile` all count with it. Chapter 2.
+    """
+    checks.module("module", module)
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
+    h = h.detach().float()
+    for kind, (slope, peak) in _SLOPES.items():
+        if isinstance(module, kind):
+            return (slope(module, h) < threshold * peak).float().mean().item()
+    return 0.0
+
+
 DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
     nn.Sigmoid,
     nn.Tanh,
@@ -116,12 +171,11 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
-def _stats(module: nn.Module, a: torch.Tensor) -> ActivationStats:
+def _stats(
+    module: nn.Module, a: torch.Tensor, threshold: float = SATURATION_THRESHOLD
+) -> ActivationStats:
     a = a.detach().float()
-    saturated = 0.0
-    for kind, flat in _SATURATING.items():
-        if isinstance(module, kind):
-            saturated = flat(a).float().mean().item()
+    saturated = saturation(module, a, threshold)
     units = a.reshape(a.shape[0], -1) if a.dim() > 1 else a.reshape(-1, 1)
     dead = (units == 0).all(dim=0).float().mean().item()
     return ActivationStats(
@@ -159,11 +213,12 @@ def activation_stats(
     model: nn.Module,
     X: torch.Tensor,
     layer_types: Sequence[type[nn.Module]] = DEFAULT_LAYER_TYPES,
+    threshold: float = SATURATION_THRESHOLD,
 ) -> dict[str, ActivationStats]:
     """Run `model` on `X` and return `ActivationStats` for each activation layer, by name.
 
     Forward hooks collect the outputs of layers of `layer_types` (activation modules by default);
-    the model's train/eval mode is left as it is. Chapter 2.
+    the model's train/eval mode is left as it is. `threshold` is `saturation`'s. Chapter 2.
     """
     modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
     with record_activations(model, layer_types) as outputs:
@@ -173,4 +228,22 @@ def activation_stats(
             "the model has no layer of the requested types: activations must be modules "
             "(nn.ReLU(), nn.Sigmoid(), ...) rather than functions for hooks to see them"
         )
-    return {name: _stats(modules[name], a) for name, a in outputs.items()}
+    return {name: _stats(modules[name], a, threshold) for name, a in outputs.items()}
+
+
+def saturated_fraction(
+    model: nn.Module, X: torch.Tensor, threshold: float = SATURATION_THRESHOLD
+) -> float:
+    """Fraction of all sigmoid, tanh and hardtanh outputs of `model` on `X` that are saturated
+    (`saturation`: derivative below `threshold` times its maximum), over every such layer, unit
+    and example. Raises if the model has no such activation module. Chapter 3.
+    """
+    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
+    with torch.no_grad(), record_activations(model, tuple(_SLOPES)) as outputs:
+        model(X)
+    if not outputs:
+        raise ValueError(
+            "the model has no nn.Sigmoid or nn.Tanh module (nor nn.Hardtanh): nothing can saturate"
+        )
+    counts = [(saturation(modules[name], h, threshold), h.numel()) for name, h in outputs.items()]
+    return sum(f * n for f, n in counts) / sum(n for _, n in counts)

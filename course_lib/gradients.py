@@ -6,8 +6,8 @@ measures each Linear layer's weight-gradient norm on a batch, `first_last_ratio`
 one number, `ResidualMLP` adds skip connections, `ClipGradNorm` clips the global gradient norm
 inside `fit` (Pascanu et al. 2013), `UpdateNormRecorder` records how far each step moved the
 parameters and `recorded_ratios` reads the first/last ratio at every step from a
-`GradientNormRecorder`. The raw per-parameter norms come from
-`course_lib.diagnostics.gradient_norms`.
+`GradientNormRecorder`. Every gradient norm here (per layer, or recorded during training) is
+computed by `course_lib.diagnostics.gradient_norms`, the one place that computes it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_lib import checks
-from course_lib.diagnostics import GradientNormRecorder
+from course_lib.diagnostics import GradientNormRecorder, gradient_norms
 from course_lib.models import MLP, init_weights
 from course_lib.training import Callback
 
@@ -89,7 +89,8 @@ def layer_gradient_norms(
     A weight that received no gradient at all maps to None: autograd never reached it, as
     happens before a step activation built from a comparison (chapter 2's step network), whose
     output is cut from the graph. (A gradient that reached the weight but is zero gives 0.0.)
-    Old gradients are cleared first; the gradients of this pass are left in place. Chapter 3.
+    Old gradients are cleared first; the gradients of this pass are left in place. The norms
+    are `diagnostics.gradient_norms(model, linear_weight_names(model))`. Chapter 3.
     """
     names = linear_weight_names(model)
     checks.data("layer_gradient_norms", X, y)
@@ -97,11 +98,7 @@ def layer_gradient_norms(
     loss = loss_fn(model(X), y)
     if loss.requires_grad:  # False when every parameter is cut from the loss
         loss.backward()
-    parameters = dict(model.named_parameters())
-    return {
-        name: None if parameters[name].grad is None else parameters[name].grad.norm().item()
-        for name in names
-    }
+    return gradient_norms(model, names)  # the one computation of a gradient's norm
 
 
 def first_last_ratio(norms: dict[str, float]) -> float:

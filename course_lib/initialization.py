@@ -5,8 +5,8 @@ initializations (Glorot, He) are derived from Var z_l = fan_in Var(W) E[h_{l-1}^
 pass is the other half of the story told by per-layer gradient norms: `forward_profile` measures,
 layer by layer, the variance of the pre-activations z_l (outputs of each `nn.Linear`) and the
 second moment E[h^2] of the activations and how alike the activations of different inputs are
-(`mean_cosine`); `saturated_fraction` measures how many sigmoid or tanh units sit on a flat part of
-their curve.
+(`mean_cosine`); the fraction of saturated units comes from `course_lib.diagnostics.saturation`,
+the course's one definition of saturation.
 """
 from __future__ import annotations
 
@@ -15,17 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from course_lib.diagnostics import record_activations
+from course_lib.diagnostics import SATURATION_THRESHOLD, saturation
 
-__all__ = ["LayerSignal", "forward_profile", "mean_cosine", "saturated_fraction"]
+__all__ = ["LayerSignal", "forward_profile", "mean_cosine"]
 
 _NOT_ACTIVATIONS = (nn.BatchNorm1d, nn.Dropout, nn.Flatten)
-
-# Derivative of each saturating activation written with its output a, and the derivative's maximum.
-_SLOPE = {
-    nn.Sigmoid: (lambda a: a * (1 - a), 0.25),  # sigma' = sigma (1 - sigma)
-    nn.Tanh: (lambda a: 1 - a**2, 1.0),  # tanh' = 1 - tanh^2
-}
 
 
 @dataclass(frozen=True)
@@ -34,8 +28,9 @@ class LayerSignal:
 
     `z_var`: variance of the pre-activations (the Linear layer's output) over examples and units;
     `h_second_moment`: mean of the squared activations E[h^2], what the next layer's variance
-    is built from; `saturated`: fraction of activations whose derivative is below 1/10 of its
-    maximum (0.0 for activations that do not saturate); `cosine`: mean cosine similarity between
+    is built from; `saturated`: fraction of activations that are saturated, by the course's one
+    rule (`diagnostics.saturation`: derivative below 1/10 of its maximum; 0.0 for activations
+    that do not saturate); `cosine`: mean cosine similarity between
     the activation vectors h of two different examples (near 1: the layer maps every input to
     nearly the same direction, and the next layers can hardly tell the inputs apart). Chapter 3.
     """
@@ -44,13 +39,6 @@ class LayerSignal:
     h_second_moment: float
     saturated: float
     cosine: float
-
-
-def _saturated(module: nn.Module, a: torch.Tensor, threshold: float) -> float:
-    for kind, (slope, peak) in _SLOPE.items():
-        if isinstance(module, kind):
-            return (slope(a) < threshold * peak).float().mean().item()
-    return 0.0
 
 
 def mean_cosine(h: torch.Tensor) -> float:
@@ -71,22 +59,10 @@ def mean_cosine(h: torch.Tensor) -> float:
     return ((total @ total - u.pow(2).sum()) / (n * (n - 1))).item()
 
 
-def saturated_fraction(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> float:
-    """Fraction of all sigmoid/tanh outputs of `model` on `X` whose derivative is below
-    `threshold` times its maximum. Raises if the model has neither activation. Chapter 3."""
-    if not 0 < threshold < 1:
-        raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
-    modules = dict(model.named_modules()) if isinstance(model, nn.Module) else {}
-    with torch.no_grad(), record_activations(model, (nn.Sigmoid, nn.Tanh)) as outputs:
-        model(X)
-    if not outputs:
-        raise ValueError("the model has no nn.Sigmoid or nn.Tanh module: nothing can saturate")
-    counts = [(_saturated(modules[name], a, threshold), a.numel()) for name, a in outputs.items()]
-    return sum(f * n for f, n in counts) / sum(n for _, n in counts)
-
-
 @torch.no_grad()
-def forward_profile(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -> list[LayerSignal]:
+def forward_profile(
+    model: nn.Module, X: torch.Tensor, threshold: float = SATURATION_THRESHOLD
+) -> list[LayerSignal]:
     """One `LayerSignal` per hidden layer of an `nn.Sequential` network, input first.
 
     A hidden layer is an `nn.Linear` followed (possibly after other modules) by an activation
@@ -104,7 +80,7 @@ def forward_profile(model: nn.Module, X: torch.Tensor, threshold: float = 0.1) -
             last_z = z
         elif last_z is not None and not isinstance(module, _NOT_ACTIVATIONS):
             profile.append(LayerSignal(last_z.var().item(), z.pow(2).mean().item(),
-                                       _saturated(module, z, threshold), mean_cosine(z)))
+                                       saturation(module, z, threshold), mean_cosine(z)))
             last_z = None
     if not profile:
         raise ValueError("the model has no hidden layer (Linear followed by an activation module)")

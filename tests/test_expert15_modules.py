@@ -13,7 +13,8 @@ from torch.testing import assert_close
 matplotlib.use("Agg")
 
 from course_lib.diagrams import draw_convolution, draw_network  # noqa: E402
-from course_lib.initialization import forward_profile, saturated_fraction  # noqa: E402
+from course_lib.diagnostics import saturated_fraction  # noqa: E402
+from course_lib.initialization import forward_profile  # noqa: E402
 from course_lib.invariance import shift, shift_change  # noqa: E402
 from course_lib.linear_regions import (  # noqa: E402
     activation_patterns,

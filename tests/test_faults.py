@@ -290,12 +290,12 @@ def _one(activation, pre_activation):
     return stats["act"]
 
 
-def test_saturation_is_a_derivative_below_one_percent_of_its_maximum():
-    # tanh: tanh' = 1 - tanh^2; below 0.01 from |x| > 2.99. Two of these four are saturated.
+def test_saturation_is_a_derivative_below_a_tenth_of_its_maximum():
+    # tanh: tanh' = 1 - tanh^2; below 0.1 from |x| > 1.82. Two of these four are saturated.
     tanh = _one(nn.Tanh(), torch.tensor([[0.0, 1.0, 3.2, -4.0]]))
     assert tanh.saturated == pytest.approx(0.5)
-    # sigmoid: sigma' < 0.0025 from |x| > 5.99. One of four.
-    assert _one(nn.Sigmoid(), torch.tensor([[0.0, 5.0, -7.0, 2.0]])).saturated == 0.25
+    # sigmoid: sigma' < 0.025 from |x| > 3.64. One of four.
+    assert _one(nn.Sigmoid(), torch.tensor([[0.0, 3.5, -7.0, 2.0]])).saturated == 0.25
     # hardtanh: flat where |output| reaches 1. Three of four (1.0 itself included).
     assert _one(nn.Hardtanh(), torch.tensor([[0.5, 1.0, 2.0, -3.0]])).saturated == 0.75
     # ReLU is not a saturating unit; a unit dead on every example is dead

@@ -312,7 +312,7 @@ def test_activation_stats_saturation_and_dead_units():
     stats = _stats(nn.Sigmoid(), sigmoid_out)
     assert stats.saturated == pytest.approx(
         0.5
-    )  # sigma'(+-10) = 4.5e-5 < 0.0025; sigma'(0), sigma'(0.1) are not
+    )  # sigma'(+-10) = 4.5e-5 < 0.025; sigma'(0), sigma'(0.1) are not
     relu = nn.Sequential(nn.Linear(3, 4), nn.ReLU())
     with torch.no_grad():
         relu[0].weight.zero_()
