@@ -56,7 +56,8 @@ def test_the_recorder_pairs_each_norm_with_its_step_when_a_parameter_has_no_grad
 
 
 def _sigmoid_cut(threshold):
-    # sigma'(a) = s (1 - s) < threshold / 4  <=>  |a| > log((1 + r) / (1 - r)), r = sqrt(1 - threshold)
+    # sigma'(a) = s (1 - s) < threshold / 4  <=>  |a| > log((1 + r) / (1 - r)),
+    # with r = sqrt(1 - threshold)
     r = math.sqrt(1 - threshold)
     return math.log((1 + r) / (1 - r))
 
