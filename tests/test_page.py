@@ -34,6 +34,14 @@ def test_a_glued_value_is_a_record_the_site_reads_and_shows_nothing(hide_myst_nb
     }
 
 
+def test_a_numpy_or_torch_scalar_is_glued_as_its_plain_number():
+    [numpy_out, torch_out] = _run(
+        "import numpy, course_lib as cl\ncl.glue('a', numpy.mean([1.0, 2.0]))",
+        "import torch\ncl.glue('b', torch.tensor(0.25))",
+    )
+    assert numpy_out[0].data == {RECORD: "1.5"} and torch_out[0].data == {RECORD: "0.25"}
+
+
 def test_a_glue_name_must_be_an_identifier():
     with pytest.raises(ValueError, match="Python identifier such as 'dropout_gain', got 'a b'"):
         cl.glue("a b", 1.0)
