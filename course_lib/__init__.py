@@ -69,6 +69,16 @@ from course_lib.linear_regions import (
 )
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
+from course_lib.layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Dropout,
+    GroupNorm,
+    LayerNorm,
+    accuracy_in_train_mode,
+    batchnorm_layers,
+    fold_network,
+)
 from course_lib.optimization import (
     RangeTest,
     gradient_noise,
