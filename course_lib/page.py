@@ -43,22 +43,19 @@ def glue(name: str, value: Any) -> None:
     """Hand `value` to the page under `name`, for the prose to quote. Chapter 1.
 
     The markdown writes ``{glue:text}`name:.1f` `` (a format after the colon) and the built site
-    shows this run's value; a NumPy or torch scalar is glued as its plain number. Nothing is displayed in the notebook: print the value too where a
-    reader of the notebook should see it. MyST-NB's `glue` is used when it is installed (the
-    site's build); elsewhere (Colab) the same record is written through IPython.
+    shows this run's value; a NumPy or torch scalar is glued as its plain number. Nothing is
+    displayed in the notebook: print the value too where a reader of the notebook should see it.
+    The record is the one MyST-NB's `glue(name, value, display=False)` writes (tests/test_page.py
+    compares them), written through IPython: importing MyST-NB costs 2-3 s of CPU in every
+    chapter, and Colab does not have it.
     """
+    from IPython.core.formatters import format_display_data
+    from IPython.display import display
+
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"name must be a Python identifier such as 'dropout_gain', got {name!r}")
     if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
         value = value.item()  # a NumPy or torch scalar: its plain number, which a format accepts
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:
-        from IPython.core.formatters import format_display_data
-        from IPython.display import display
-
-        bundle, metadata = format_display_data(value)
-        metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
-        display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
-    else:
-        myst_glue(name, value, display=False)
+    bundle, metadata = format_display_data(value)
+    metadata["scrapbook"] = {"name": name, "mime_prefix": GLUE_PREFIX}
+    display({GLUE_PREFIX + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
