@@ -22,6 +22,13 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
+from course_lib.cnn import (
+    CNN1d,
+    CNN2d,
+    DepthwiseSeparableConv2d,
+    conv_output_size,
+    count_multiply_adds,
+)
 from course_lib.data import (
     Split,
     load_digits,
@@ -39,9 +46,11 @@ from course_lib.diagnostics import (
     gradient_norms,
     record_activations,
 )
+from course_lib.diagrams import draw_convolution
 from course_lib.environment import environment_report, on_colab
 from course_lib.models import MLP, count_parameters, init_weights
 from course_lib.grading import check, solution
+from course_lib.invariance import shift, shift_change
 from course_lib.optimization import (
     RangeTest,
     gradient_noise,
@@ -59,6 +68,14 @@ from course_lib.plotting import (
     plot_layer_values,
     plot_runs,
     use_course_style,
+)
+from course_lib.receptive_fields import (
+    input_gradient_map,
+    measure_receptive_field,
+    plot_receptive_field,
+    receptive_field,
+    receptive_field_explorer,
+    receptive_field_steps,
 )
 from course_lib.reproducibility import seed_everything
 from course_lib.probes import linear_probe, make_linear_probe
