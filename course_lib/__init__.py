@@ -29,7 +29,13 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
-from course_lib.cnn import CNN1d
+from course_lib.cnn import (
+    CNN1d,
+    CNN2d,
+    DepthwiseSeparableConv2d,
+    conv_output_size,
+    count_multiply_adds,
+)
 from course_lib.data import (
     Split,
     load_digits,
@@ -49,7 +55,7 @@ from course_lib.diagnostics import (
     saturated_fraction,
     saturation,
 )
-from course_lib.diagrams import draw_network
+from course_lib.diagrams import draw_convolution, draw_network
 from course_lib.environment import environment_report, on_colab
 from course_lib.gradients import (
     ClipGradNorm,
@@ -79,6 +85,7 @@ from course_lib.layers import (
     batchnorm_layers,
     fold_network,
 )
+from course_lib.invariance import shift, shift_change
 from course_lib.optimization import (
     RangeTest,
     gradient_noise,
@@ -96,6 +103,14 @@ from course_lib.plotting import (
     plot_layer_values,
     plot_runs,
     use_course_style,
+)
+from course_lib.receptive_fields import (
+    input_gradient_map,
+    measure_receptive_field,
+    plot_receptive_field,
+    receptive_field,
+    receptive_field_explorer,
+    receptive_field_steps,
 )
 from course_lib.reproducibility import seed_everything
 from course_lib.probes import linear_probe, make_linear_probe
