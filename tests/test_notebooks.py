@@ -192,3 +192,39 @@ def test_every_number_the_prose_quotes_is_glued_by_a_cell(path):
     assert len(glued) == len(set(glued)), f"{path.name}: a name glued twice: {sorted(glued)}"
     assert quoted <= set(glued), f"{path.name}: quoted, never glued: {sorted(quoted - set(glued))}"
     assert set(glued) <= quoted, f"{path.name}: glued, never quoted: {sorted(set(glued) - quoted)}"
+
+
+# Issue 24: one way into course_lib for every page. `from course_lib import words` (a submodule
+# used as one) is fine; `from course_lib.layers import Dropout` is not: write `cl.Dropout`.
+SUBMODULE_IMPORT = re.compile(r"^\s*from\s+course_lib\.[\w.]+\s+import\b.*$", re.M)
+OLD_PREAMBLE = (
+    "cl.use_course_style(",
+    "cl.seed_everything(",
+    "threadpool_limits(",
+    "cl.environment_report(",
+)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_notebook_imports_course_lib_one_way_and_starts_with_setup(path):
+    """No `from course_lib.<module> import` line in any code cell, and the preamble (the first
+    code cell after the Colab setup cell) imports `course_lib as cl` and calls `cl.setup()` in
+    place of the style, seed, thread and environment lines, its output ignored by nbval."""
+    cells = nbformat.read(path, as_version=4).cells
+    for cell in cells:
+        if cell.cell_type == "code":
+            found = SUBMODULE_IMPORT.search(cell.source)
+            assert found is None, (
+                f"{path.name}: {found.group().strip()!r}: write cl.<name> (re-export it in "
+                "course_lib/__init__.py if needed)"
+            )
+    preamble = [cell for cell in cells if cell.cell_type == "code"][1]
+    assert "import course_lib as cl" in preamble.source, f"{path.name}: no preamble cell"
+    assert re.search(r"^cl\.setup\(", preamble.source, re.M), (
+        f"{path.name}: the preamble must call cl.setup()"
+    )
+    old = [line for line in OLD_PREAMBLE if line in preamble.source]
+    assert not old, f"{path.name}: cl.setup() replaces {old}"
+    assert "nbval-ignore-output" in preamble.metadata.get("tags", []), (
+        f"{path.name}: the preamble prints the versions: tag it nbval-ignore-output"
+    )
