@@ -7,7 +7,6 @@ injected faults they catch.
 """
 from __future__ import annotations
 
-import importlib
 import math
 
 import pytest
@@ -18,7 +17,7 @@ from torch import nn
 import course_lib as cl
 from course_lib.diagnostics import activation_stats, record_activations
 from course_lib.grading import all_exercises
-from course_lib.grading.check import Outcome, judge, reference_outcomes
+from course_lib.grading.checker import Outcome, judge, reference_outcomes
 from course_lib.grading.compare import difference
 
 # ---- fit and evaluate: what is logged -------------------------------------------------------
@@ -442,7 +441,8 @@ def test_missing_outcomes_never_pass(exercise):
 def test_the_grader_scores_missing_outcomes_zero():
     import io
 
-    from course_lib.grade import Submission, _judge
+    from course_lib.grading.judging import judge_entries
+    from course_lib.grading.submissions import Submission
 
     exercise = all_exercises()[0]
     _, expected = reference_outcomes(exercise)
@@ -457,7 +457,7 @@ def test_the_grader_scores_missing_outcomes_zero():
     scores = {}
     for name, outcomes in [("all", expected), ("none", []), ("fewer", expected[:-1])]:
         row = Submission(name)
-        _judge(row, [exercise], {}, [entry(outcomes)])
+        judge_entries(row, [exercise], {}, [entry(outcomes)])
         scores[name] = row.scores[exercise.id]
     n = len(expected)  # partial credit: a missing outcome is a failed case, not a zero
     assert scores == {"all": 1, "none": 0, "fewer": round((n - 1) / n, 4)}
@@ -661,7 +661,7 @@ def doubling():
     Its reference outcomes are computed fresh, not taken from the cache of the registered ones."""
     from course_lib.grading.exercise import Case, Exercise, Mutant
 
-    check = importlib.import_module("course_lib.grading.check")  # the module, not the function
+    from course_lib.grading import checker as check
 
     exercise = Exercise(
         id="faults.double", reference=_double,
@@ -675,7 +675,7 @@ def doubling():
 
 
 def test_the_reference_outcomes_of_an_exercise_are_computed_once(doubling):
-    from course_lib.grading.check import reference_outcomes
+    from course_lib.grading.checker import reference_outcomes
 
     cases, outcomes = reference_outcomes(doubling)
     assert [o.status for o in outcomes] == ["ok", "ok"]
@@ -691,7 +691,7 @@ def test_the_reference_gets_60_s_per_case_and_an_answer_the_exercise_s_timeout(d
                                                                              monkeypatch):
     from contextlib import contextmanager
 
-    check = importlib.import_module("course_lib.grading.check")
+    from course_lib.grading import checker as check
     limits = []
 
     @contextmanager
@@ -707,7 +707,7 @@ def test_the_reference_gets_60_s_per_case_and_an_answer_the_exercise_s_timeout(d
 
 
 def test_an_answer_within_tolerance_of_a_known_mistake_gets_that_mistake_s_hint(doubling):
-    from course_lib.grading.check import collect, reference_outcomes
+    from course_lib.grading.checker import collect, reference_outcomes
 
     cases, _ = reference_outcomes(doubling)
     near = collect(doubling, lambda x: 3 * x * (1 + 3e-4), cases)  # 0.3 rtol from tripling
@@ -740,7 +740,7 @@ def _multiply(x, y):
 def test_a_gradient_note_from_another_case_names_that_case_shortened_to_80_characters():
     from course_lib.grading.exercise import Case, Exercise, call_with_grad
 
-    check = importlib.import_module("course_lib.grading.check")
+    from course_lib.grading import checker as check
 
     long_x, long_y = torch.linspace(-1, 1, 20), torch.linspace(1, 2, 20)
     cases = [Case((torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]))), Case((long_x, long_y))]
