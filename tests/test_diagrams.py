@@ -1,7 +1,6 @@
 """course_lib.diagrams: the network and convolution drawings, and their argument checks."""
 from __future__ import annotations
 
-
 import matplotlib
 import pytest
 

@@ -1,7 +1,6 @@
 """course_lib.invariance: shifts and what global pooling keeps (chapter 8)."""
 from __future__ import annotations
 
-
 import pytest
 import torch
 from torch import nn

@@ -2,7 +2,6 @@
 (chapter 1)."""
 from __future__ import annotations
 
-
 import matplotlib
 import pytest
 import torch
