@@ -399,7 +399,7 @@ def test_accuracy_of_several_classes_is_unchanged_and_mismatched_rows_are_an_err
 # ---- fit and evaluate: what is logged -------------------------------------------------------
 
 
-def _classification(n: int, seed: int = 0):
+def _three_classes(n: int, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(n, 5, generator=g)
     return X, torch.randint(0, 3, (n,), generator=g)
@@ -413,8 +413,8 @@ def _frozen_fit(model, X, y, **kwargs):
 
 def test_at_lr_0_fit_logs_the_loss_and_accuracy_of_the_model_on_the_data():
     torch.manual_seed(0)
-    X, y = _classification(103)  # batches of 10: the last one has 3 examples
-    X_val, y_val = _classification(37, seed=1)
+    X, y = _three_classes(103)  # batches of 10: the last one has 3 examples
+    X_val, y_val = _three_classes(37, seed=1)
     model = nn.Linear(5, 3)
     with torch.no_grad():
         loss, acc = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
@@ -430,7 +430,7 @@ def test_at_lr_0_fit_logs_the_loss_and_accuracy_of_the_model_on_the_data():
 
 
 def test_at_lr_0_every_metric_sees_each_example_with_its_own_label():
-    X, y = _classification(64)
+    X, y = _three_classes(64)
     model = nn.Linear(5, 3)
     seen = []
 
@@ -447,7 +447,7 @@ def test_at_lr_0_every_metric_sees_each_example_with_its_own_label():
 
 
 def test_at_lr_0_an_autoencoder_logs_its_reconstruction_loss_and_terms():
-    X, _ = _classification(50)
+    X, _ = _three_classes(50)
     model = nn.Linear(5, 5)
 
     def loss_fn(output, target):
@@ -471,7 +471,7 @@ def test_at_lr_0_an_autoencoder_logs_its_reconstruction_loss_and_terms():
 
 
 def test_evaluate_returns_the_loss_terms_and_metrics_of_the_whole_set_in_batches():
-    X, y = _classification(45)
+    X, y = _three_classes(45)
     model = nn.Linear(5, 3)
     with torch.no_grad():
         expected = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
@@ -496,7 +496,7 @@ def _noisy_model():
 
 
 def test_fit_trains_in_train_mode_and_validates_in_eval_mode():
-    X, y = _classification(96)
+    X, y = _three_classes(96)
     model = _noisy_model()
     model.eval()
     h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=1, batch_size=32,
@@ -512,7 +512,7 @@ def test_fit_trains_in_train_mode_and_validates_in_eval_mode():
 
 
 def test_evaluate_runs_in_eval_mode_leaves_running_stats_alone_and_restores_the_mode():
-    X, y = _classification(64)
+    X, y = _three_classes(64)
     model = _noisy_model()
     model.train()
     model(X)  # running statistics away from their initial values
@@ -530,7 +530,7 @@ def test_evaluate_runs_in_eval_mode_leaves_running_stats_alone_and_restores_the_
 
 
 def test_the_scheduler_steps_once_per_epoch_whatever_the_number_of_batches():
-    X, y = _classification(50)
+    X, y = _three_classes(50)
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
@@ -592,7 +592,7 @@ def test_train_takes_the_runs_own_optimizer_batch_size_and_schedule():
 
 
 def test_fit_takes_batches_of_64_unless_told_otherwise():
-    X, y = _classification(130)  # 64 + 64 + 2
+    X, y = _three_classes(130)  # 64 + 64 + 2
     model = nn.Linear(5, 3)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     steps = []
@@ -627,7 +627,7 @@ def test_a_parameter_without_a_gradient_in_a_batch_is_not_moved_by_that_step():
             return out + self.extra if len(x) == 10 else out
 
     torch.manual_seed(0)
-    X, y = _classification(23)  # batches of 10, 10 and 3
+    X, y = _three_classes(23)  # batches of 10, 10 and 3
     model = Gate()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
     values = []

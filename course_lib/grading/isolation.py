@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from course_lib.grading.sandbox import read_frame, split_frames, write_frame
 from course_lib.grading.submissions import MAX_NOTEBOOK_MB
@@ -368,9 +369,6 @@ class Sandbox:
             start_new_session=True,
             pass_fds=fds,
         )
-        stdin, stdout, stderr = self.process.stdin, self.process.stdout, self.process.stderr
-        assert stdin is not None and stdout is not None and stderr is not None  # three PIPEs
-        self.pipe_in, self.pipe_out, self.pipe_err = stdin, stdout, stderr
         threading.Thread(target=self._drain, daemon=True).start()
         os.set_blocking(self.pipe_in.fileno(), False)  # writes keep their deadline
         try:
@@ -385,6 +383,22 @@ class Sandbox:
             raise SandboxError(
                 f"the {self.mode} sandbox did not start: {' '.join(self.stderr)[-400:] or exc}"
             ) from None
+
+    @property
+    def pipe_in(self) -> IO[bytes]:
+        """The server's standard input (the process was started with three pipes)."""
+        assert self.process.stdin is not None
+        return self.process.stdin
+
+    @property
+    def pipe_out(self) -> IO[bytes]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    @property
+    def pipe_err(self) -> IO[bytes]:
+        assert self.process.stderr is not None
+        return self.process.stderr
 
     def _drain(self) -> None:
         for line in iter(self.pipe_err.readline, b""):
