@@ -106,16 +106,16 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(LAB_ARGS)
 
 execute: $(STAMP)
-	$(BIN)/python -m course_lib.notebooks execute $(NOTEBOOKS)
+	$(BIN)/python tools/notebooks.py execute $(NOTEBOOKS)
 
 bench: $(STAMP)
-	$(BIN)/python -m course_lib.notebooks bench --json artifacts/bench.json $(NOTEBOOKS)
+	$(BIN)/python tools/notebooks.py bench --json artifacts/bench.json $(NOTEBOOKS)
 	$(BIN)/python tools/bench_page.py artifacts/bench.json benchmarks/notebooks.md
 	$(BIN)/python benchmarks/training_loop.py --repeats 5
 	$(BIN)/python benchmarks/grader_throughput.py --json artifacts/grader_bench.json
 
 selftest: $(STAMP)
-	$(BIN)/python -m course_lib.grade --self-test
+	$(BIN)/python -m course_lib.grading --self-test
 
 # Fault injection (issue 16, benchmarks/mutation.md): mutmut over the modules in pyproject.toml's
 # [tool.mutmut], scoped by tools/mutate.py; fails if a module catches < 90% of its real faults.

@@ -149,7 +149,7 @@ def _render_solution(cell: nodes.Element, source: str) -> None:
     """Put the reference solution's source, from course_lib, in the (collapsed) output of `cell`."""
     match = SOLUTION_ID.search(source)
     try:
-        from course_lib.grading.check import solution_source
+        from course_lib.grading.checker import solution_source
 
         code = solution_source(match.group(1)) if match else None
     except KeyError:

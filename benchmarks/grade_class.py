@@ -4,7 +4,7 @@
 
 Writes `--submissions` copies of chapter 2's exercise notebook, each answered with a seeded mix
 of reference solutions, known mistakes (mutants) and untouched stubs, and a roster of them; grades
-the folder with `python -m course_lib.grade --jobs J --roster ... --report ...` (isolation as the
+the folder with `python -m course_lib.grading --jobs J --roster ... --report ...` (isolation as the
 grader chooses: bubblewrap where it runs), then again as `--shards` shards one after the other
 and `merge`, and checks that the merged gradebook equals the one run's, record for record
 (time, memory and isolation text aside). Prints the wall times, the machine's load average at
@@ -58,7 +58,7 @@ def write_class(folder: Path, submissions: int, seed: int = 27) -> Path:
 
 def grade(*args: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "course_lib.grade", *args], check=True,
+    subprocess.run([sys.executable, "-m", "course_lib.grading", *args], check=True,
                    stdout=subprocess.DEVNULL)
     return time.perf_counter() - started
 

@@ -4,7 +4,7 @@
 
 Writes `--submissions` solved copies of chapter 2's exercise notebook, times one bare
 `import torch` in a fresh interpreter (the median of three, measured in the same run), then grades
-the copies with `python -m course_lib.grade --jobs 2` (isolation as the grader chooses: bubblewrap
+the copies with `python -m course_lib.grading --jobs 2` (isolation as the grader chooses: bubblewrap
 where it runs). "Per submission" is the wall time of the whole grading run divided by the number
 of submissions. The budget (issue 14): at most 0.75 times one bare `import torch`. Rewrites the
 Markdown table that `performance.md` includes.
@@ -62,7 +62,7 @@ def measure(submissions: int, jobs: int) -> dict:
             [
                 sys.executable,
                 "-m",
-                "course_lib.grade",
+                "course_lib.grading",
                 str(folder),
                 "--jobs",
                 str(jobs),

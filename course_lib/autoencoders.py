@@ -231,9 +231,8 @@ def _linear_sigmoid(encoder: nn.Module) -> nn.Linear | None:
     modules = [encoder] if not isinstance(encoder, nn.Sequential) else list(encoder)
     modules = [m for m in modules if not isinstance(m, (nn.Flatten, nn.Identity))]
     kinds = [type(m) for m in modules]
-    if kinds == [nn.Linear, nn.Sigmoid]:
-        return modules[0]
-    return None
+    linear = modules[0] if kinds == [nn.Linear, nn.Sigmoid] else None
+    return linear if isinstance(linear, nn.Linear) else None
 
 
 _PATHS = ("auto", "analytic", "autograd")
@@ -293,9 +292,24 @@ def sparsity_term(rho: float, weight: float) -> Penalty:
     sparsity_kl(rho, torch.full((1,), 0.5))  # validates rho now, not in the middle of training
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return weight * sparsity_kl(rho, model.encode(x).mean(dim=0))
+        return weight * sparsity_kl(rho, _encode(model, x).mean(dim=0))
 
     return penalty
+
+
+def _encode(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The codes of `x`: a penalty's model is an autoencoder (it has `encode`)."""
+    encode = getattr(model, "encode", None)
+    if not callable(encode):
+        raise TypeError(f"a code penalty needs an autoencoder, got {type(model).__name__}")
+    return encode(x)
+
+
+def _encoder(model: nn.Module) -> nn.Module:
+    encoder = getattr(model, "encoder", None)
+    if not isinstance(encoder, nn.Module):
+        raise TypeError(f"a contractive penalty needs an autoencoder, got {type(model).__name__}")
+    return encoder
 
 
 def l1_code_term(weight: float) -> Penalty:
@@ -303,7 +317,7 @@ def l1_code_term(weight: float) -> Penalty:
     weight = _check_weight(weight)
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return weight * model.encode(x).abs().sum(dim=1).mean()
+        return weight * _encode(model, x).abs().sum(dim=1).mean()
 
     return penalty
 
@@ -314,7 +328,7 @@ def contractive_term(weight: float, path: str = "auto") -> Penalty:
     _check_path(path)  # refused when written, not at the first batch
 
     def penalty(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        return weight * contractive_penalty(model.encoder, x, path=path)
+        return weight * contractive_penalty(_encoder(model), x, path=path)
 
     return penalty
 

@@ -78,7 +78,9 @@ def integer(
     wanted = "an integer" + _bounds(minimum, maximum) if wanted is None else wanted
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ArgumentTypeError(f"{name} must be {wanted}, got {_given(value)}")
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+    if (minimum is not None and int(value) < minimum) or (
+        maximum is not None and int(value) > maximum
+    ):
         raise ValueError(f"{name} must be {wanted}, got {value!r}")
     return int(value)
 

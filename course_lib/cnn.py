@@ -79,7 +79,7 @@ def count_multiply_adds(model: nn.Module, input_shape: Sequence[int]) -> int:
         if isinstance(module, (nn.Conv1d, nn.Conv2d)):
             per_output = module.in_channels // module.groups * math.prod(module.kernel_size)
             total += output[0].numel() * per_output
-        else:  # nn.Linear
+        elif isinstance(module, nn.Linear):
             total += output[0].numel() * module.in_features
 
     handles = [

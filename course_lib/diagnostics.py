@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from typing import overload
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,6 +32,14 @@ __all__ = [
     "saturated_fraction",
     "saturation",
 ]
+
+
+@overload
+def gradient_norms(model: nn.Module, names: None = None) -> dict[str, float]: ...
+
+
+@overload
+def gradient_norms(model: nn.Module, names: Sequence[str]) -> dict[str, float | None]: ...
 
 
 def gradient_norms(
@@ -194,8 +203,9 @@ def record_activations(
     checks.module("model", model)
     outputs: dict[str, torch.Tensor] = {}
     handles = []
+    kinds = tuple(layer_types)
     for name, module in model.named_modules():
-        if isinstance(module, tuple(layer_types)) and name:
+        if name and any(isinstance(module, kind) for kind in kinds):
             handles.append(
                 module.register_forward_hook(
                     lambda m, inputs, output, name=name: outputs.__setitem__(name, output.detach())

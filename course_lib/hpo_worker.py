@@ -202,14 +202,16 @@ def open_storage(
             connect_args={"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
                           "keepalives_interval": 5, "keepalives_count": 3},
         )
-    kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     last_error: BaseException | None = None
     began, delay, attempt = None, 0.2, 0
     while attempt < 8:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, engine_kwargs=dict(engine_kwargs), **kwargs)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=dict(engine_kwargs),
+                    heartbeat_interval=heartbeat_interval, grace_period=grace_period,
+                )
         except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as error:
             # Another worker is creating the same tables right now: wait, then find them there.
             last_error, attempt = error, attempt + 1
@@ -240,7 +242,7 @@ def open_storage(
                 delay = min(2 * delay, 5.0)
                 continue
             error_type = WorkerError if began is None or permanent else StorageLost
-            waited = "" if error_type is WorkerError else f" for {now - began:.0f} s"
+            waited = "" if began is None or permanent else f" for {now - began:.0f} s"
             if _too_many_connections(error):
                 raise error_type(
                     f"the database at {_safe(url)} refuses more connections{waited} "
@@ -256,14 +258,14 @@ def _transient(error: BaseException) -> bool:
     """Whether an error is the database being away (retry) rather than a bug (raise)."""
     import sqlalchemy.exc as sa
 
-    seen = 0
-    while error is not None and seen < 5:
-        if isinstance(error, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
+    seen, cause = 0, error  # type: tuple[int, BaseException | None]
+    while cause is not None and seen < 5:
+        if isinstance(cause, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError,
                               sa.DisconnectionError)):
             return True
-        if isinstance(error, sa.DBAPIError) and error.connection_invalidated:
+        if isinstance(cause, sa.DBAPIError) and cause.connection_invalidated:
             return True
-        error, seen = error.__cause__ or error.__context__, seen + 1
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
     return False
 
 
@@ -445,7 +447,8 @@ def _join_study(
     """Create the study and record what it is, or join it and check that it is the same."""
     created = False
     try:
-        study = optuna.create_study(storage=storage, study_name=study_name, direction=direction,
+        study = optuna.create_study(storage=storage, study_name=study_name,
+                                    direction=optuna.study.StudyDirection[direction.upper()],
                                     sampler=sampler, pruner=pruner)
         created = True
         for key in IDENTITY:
@@ -665,7 +668,7 @@ class _Worker:
         self.heartbeat, self.grace, self.name, self.url, self.log = (
             heartbeat_interval, grace, name, url, log)
         self.ran = 0
-        self.active = None  # the trial asked for and not yet told
+        self.active: optuna.Trial | None = None  # the trial asked for and not yet told
         self.orphans: dict[int, float] = {}  # unclaimed RUNNING trials: first seen (monotonic)
 
     def run(self) -> int:
@@ -683,9 +686,12 @@ class _Worker:
 
     def _fail_active(self) -> bool:
         try:
-            state = self.store.get_trial(self.active._trial_id).state
+            trial_id = self.active._trial_id if self.active is not None else None
+            if trial_id is None:
+                return True
+            state = self.store.get_trial(trial_id).state
             if state == TrialState.RUNNING:
-                self.store.set_trial_state_values(self.active._trial_id, TrialState.FAIL)
+                self.store.set_trial_state_values(trial_id, TrialState.FAIL)
             return True
         except (_Stop, Exception):
             return False
@@ -759,7 +765,8 @@ class _Worker:
             self.active = None
             return "over_budget"
         study.sampler = SAMPLERS[self.sampler](trial_seed(self.seed, number))
-        state, value, stop, error = TrialState.FAIL, None, None, None
+        state, value, error = TrialState.FAIL, None, None
+        stop: BaseException | None = None  # a signal, or Ctrl-C in a notebook
         beat = (_Heartbeat(lambda: store.record_heartbeat(trial_id), self.heartbeat)
                 if self.heartbeat is not None else None)
         if beat is not None:
@@ -805,8 +812,9 @@ class _Worker:
             self.log(f"worker {name}: trial {number} raised {type(error).__name__}: "
                      f"{_first_line(error)}; marked failed")
             raise error
+        shown = f", value {float(value):.4g}" if value is not None else ""
         self.log(f"worker {name}: trial {number} {state.name.lower()}"
-                 + (f", value {float(value):.4g}" if state == TrialState.COMPLETE else ""))
+                 + (shown if state == TrialState.COMPLETE else ""))
         return "ran"
 
     def _reclaimed(self, number: int) -> str:

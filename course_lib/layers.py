@@ -42,6 +42,10 @@ class BatchNorm1d(nn.Module):
     Eval mode: normalize with the running estimates, a fixed affine map of each feature.
     """
 
+    running_mean: torch.Tensor  # buffers (register_buffer), typed as torch's own BatchNorm does
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
         super().__init__()
         num_features = checks.positive_int("num_features", num_features)
@@ -123,7 +127,8 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
             "bn must be a torch.nn.BatchNorm1d or course_lib.layers.BatchNorm1d, "
             f"got {type(bn).__name__}"
         )
-    if bn.running_mean is None or bn.running_var is None:
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:
         raise ValueError(
             "bn has no running statistics (track_running_stats=False): in eval mode it still "
             "normalizes with batch statistics, which no fixed linear layer can reproduce"
@@ -133,10 +138,10 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
             f"bn normalizes {bn.num_features} features but linear outputs {linear.out_features}"
         )
     with torch.no_grad():
-        gamma = bn.weight if bn.weight is not None else torch.ones_like(bn.running_mean)
-        beta = bn.bias if bn.bias is not None else torch.zeros_like(bn.running_mean)
-        b = linear.bias if linear.bias is not None else torch.zeros_like(bn.running_mean)
-        s = gamma / torch.sqrt(bn.running_var + bn.eps)  # (out,) per-feature scale
+        gamma = bn.weight if bn.weight is not None else torch.ones_like(mean)
+        beta = bn.bias if bn.bias is not None else torch.zeros_like(mean)
+        b = linear.bias if linear.bias is not None else torch.zeros_like(mean)
+        s = gamma / torch.sqrt(var + bn.eps)  # (out,) per-feature scale
         folded = nn.utils.skip_init(  # no random initialization: leaves the global RNG untouched
             nn.Linear,
             linear.in_features,
@@ -145,7 +150,7 @@ def fold_batchnorm(linear: nn.Linear, bn: nn.Module) -> nn.Linear:
             dtype=linear.weight.dtype,
         )
         folded.weight.copy_(s[:, None] * linear.weight)  # diag(s) W: scales row j by s_j
-        folded.bias.copy_(s * (b - bn.running_mean) + beta)
+        folded.bias.copy_(s * (b - mean) + beta)
     return folded
 
 
@@ -189,11 +194,11 @@ def fold_network(model: nn.Sequential) -> nn.Sequential:
         raise TypeError(
             f"model must be an nn.Sequential (e.g. a course_lib MLP), got {type(model).__name__}"
         )
-    modules, layers, i = list(model), [], 0
+    modules, layers, i = list(model), list[nn.Module](), 0
     while i < len(modules):
-        pair = modules[i : i + 2]
-        if len(pair) == 2 and isinstance(pair[0], nn.Linear) and isinstance(pair[1], _FOLDABLE):
-            layers.append(fold_batchnorm(*pair))
+        first, second = modules[i], modules[i + 1] if i + 1 < len(modules) else None
+        if isinstance(first, nn.Linear) and isinstance(second, _FOLDABLE):
+            layers.append(fold_batchnorm(first, second))
             i += 2
         else:
             layers.append(copy.deepcopy(modules[i]))

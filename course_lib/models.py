@@ -7,12 +7,15 @@ initialization, chapter 4 adds batch normalization. Convolutional models live in
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from torch import nn
 
 from course_lib import checks
 
 __all__ = ["MLP", "count_parameters", "init_weights"]
+
+Model = TypeVar("Model", bound=nn.Module)  # init_weights returns the model it was given
 
 
 def count_parameters(module: nn.Module) -> int:
@@ -58,7 +61,7 @@ class MLP(nn.Sequential):
         return [m for m in self if isinstance(m, nn.Linear)]
 
 
-def init_weights(model: nn.Module, scheme: str, gain: float = 1.0) -> nn.Module:
+def init_weights(model: Model, scheme: str, gain: float = 1.0) -> Model:
     """Re-initialize every Linear/Conv weight of `model` in place and zero its biases.
 
     `scheme`: "default" (PyTorch's, U(+-1/sqrt(fan_in)) for the weights), "glorot" (normal,

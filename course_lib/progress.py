@@ -6,7 +6,7 @@ One setting decides, `show_progress()`:
 - the environment variable `COURSE_LIB_PROGRESS` ("1" on, "0" off) when it is set;
 - otherwise, inside a Jupyter kernel, on when the cell was run from a frontend a person uses:
   JupyterLab, Colab and VS Code send their execute requests with `allow_stdin` (they can answer
-  `input()`), while nbclient, nbval and `make execute` do not (and `course_lib.notebooks` sets
+  `input()`), while nbclient, nbval and `make execute` do not (and `tools/notebooks.py` sets
   `COURSE_LIB_PROGRESS=0` as well); so stored outputs and the website stay free of bars;
 - outside a kernel, on when stderr is a terminal.
 
@@ -26,8 +26,8 @@ PROGRESS_ENV = "COURSE_LIB_PROGRESS"
 def _kernel_allows_input() -> bool | None:
     """Inside an IPython kernel: does the running cell's frontend take input? Else None."""
     ipython = sys.modules.get("IPython")
-    has_shell = ipython is not None and hasattr(ipython, "get_ipython")
-    shell = ipython.get_ipython() if has_shell else None
+    get_ipython = getattr(ipython, "get_ipython", None)
+    shell = get_ipython() if get_ipython is not None else None
     kernel = getattr(shell, "kernel", None)
     if kernel is None:
         return None

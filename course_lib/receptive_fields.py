@@ -177,6 +177,7 @@ def input_gradient_map(
         )
     centre = tuple(n // 2 for n in y.shape[2:])
     y[(slice(None), slice(None)) + centre].sum().backward()
+    assert x.grad is not None  # x is a leaf that requires grad: backward filled it
     return x.grad.abs().sum(dim=1).mean(dim=0)
 
 
@@ -233,9 +234,9 @@ def plot_receptive_field(
     steps = receptive_field_steps(stack)
     ax = plt.subplots(figsize=(6.4, 2.8))[1] if ax is None else ax
     # positions (in input coordinates) of units of layer l that reach the top unit, top down
-    reach = [{0}]
+    reach: list[set[float]] = [{0}]
     for step in reversed(steps):
-        below = set()
+        below: set[float] = set()
         j_below = step.j // step.stride
         for p in reach[-1]:
             below |= {

@@ -85,5 +85,5 @@ def _use_deterministic_algorithms(mode: bool) -> None:
     # The flag exists from PyTorch 2.10 on; before, the public function had none to set (and the
     # config module refuses an unknown name: AttributeError on torch 2.1.2, `make test-matrix`).
     if inductor_config is not None and hasattr(inductor_config, "deterministic"):
-        inductor_config.deterministic = mode
+        setattr(inductor_config, "deterministic", mode)  # noqa: B010 (absent before 2.10)
     set_mode(mode)

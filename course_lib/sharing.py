@@ -64,7 +64,7 @@ class LocallyConnected1d(nn.Module):
                     stride=conv.stride[0], padding=conv.padding[0], bias=conv.bias is not None)
         with torch.no_grad():
             layer.weight.copy_(conv.weight.expand_as(layer.weight))
-            if conv.bias is not None:
+            if conv.bias is not None and layer.bias is not None:
                 layer.bias.copy_(conv.bias.expand_as(layer.bias))
         return layer
 

@@ -341,7 +341,7 @@ def fit(
         if any(s is True for s in stop):
             history.stopped = True
             break
-        if plateau:
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             scheduler.step(logs["val_loss"])
         elif scheduler is not None:
             scheduler.step()
@@ -486,11 +486,11 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
 
     Chapter 1.
     """
-    values = np.asarray(values, dtype=float)
-    if values.size == 0:
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
         raise ValueError("mean_std needs at least one value")
-    std = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    return float(values.mean()), std
+    std = float(array.std(ddof=1)) if array.size > 1 else 0.0
+    return float(array.mean()), std
 
 
 def standard_error(values: Sequence[float]) -> float:
@@ -499,8 +499,7 @@ def standard_error(values: Sequence[float]) -> float:
     A mean difference over seeds "more than twice its standard error" is the course's test for a
     difference of a few points (chapters 4 and 6). Chapter 4.
     """
-    values = np.asarray(values, dtype=float)
-    return mean_std(values)[1] / math.sqrt(values.size)
+    return mean_std(values)[1] / math.sqrt(len(values))
 
 
 def paired_differences(a: Sequence[float], b: Sequence[float]) -> list[float]:
@@ -527,9 +526,8 @@ def format_mean_std(values: Sequence[float], digits: int = 1) -> str:
 
     Chapter 1.
     """
-    values = np.asarray(values, dtype=float)
-    diverged = int(np.isnan(values).sum())
+    diverged = int(np.isnan(np.asarray(values, dtype=float)).sum())
     if diverged:
-        return f"diverged ({diverged} of {values.size} seeds)"
+        return f"diverged ({diverged} of {len(values)} seeds)"
     mean, std = mean_std(values)
     return f"{100 * mean:.{digits}f} ± {100 * std:.{digits}f}%"

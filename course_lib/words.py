@@ -254,9 +254,9 @@ def evaluate_word_similarity(
                 f"vectors must have shape ({len(vocab)}, dim), one row per vocabulary word; "
                 f"got {vectors.shape}"
             )
-        vectors = sp.csr_matrix(vectors, dtype=np.float64)
+        rows = sp.csr_matrix(vectors, dtype=np.float64)
     else:
-        vectors = _as_matrix(vectors, vocab)
+        rows = _as_matrix(vectors, vocab)
     pairs = list(pairs)
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
@@ -268,11 +268,11 @@ def evaluate_word_similarity(
                          "vocabulary; a correlation needs at least 3")
     i, j, human = (np.array(col) for col in zip(*covered))
     if sparse:
-        norms = np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel())
-        unit = sp.diags(1 / np.where(norms == 0, 1, norms)) @ vectors
+        norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+        unit = sp.diags(1 / np.where(norms == 0, 1, norms)) @ rows
         model = np.asarray(unit[i].multiply(unit[j]).sum(axis=1)).ravel()
     else:
-        unit = _normalized(vectors)
+        unit = _normalized(rows)
         model = np.sum(unit[i] * unit[j], axis=1)
     rho = float(spearmanr(model, human).statistic)
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from course_lib.grading import exercises_of
-from course_lib.grading.check import mistake_name
+from course_lib.grading.checker import mistake_name
 from course_lib.grading.points import exercise_order
 
 CHAPTER = "activations"

@@ -47,9 +47,9 @@ def grade_args(folder: Path, csv_path: Path, json_path: Path, **options: object)
 
 
 def run_grader(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 900):
-    """Run `python -m course_lib.grade ARGS`; return the completed process."""
+    """Run `python -m course_lib.grading ARGS`; return the completed process."""
     return subprocess.run(
-        [sys.executable, "-m", "course_lib.grade", *args],
+        [sys.executable, "-m", "course_lib.grading", *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -6,16 +6,18 @@ import math
 import pytest
 import torch
 from torch import nn
-from torch.distributions import Bernoulli, kl_divergence
 from torch.autograd.functional import jacobian
+from torch.distributions import Bernoulli, kl_divergence
 from torch.testing import assert_close
 
+import course_lib as cl
 from course_lib.autoencoders import (
     Autoencoder,
     contractive_penalty,
     contractive_term,
     corrupt,
     fully_connected_autoencoder,
+    fully_connected_vae,
     l1_code_term,
     pixel_mse,
     reconstruction_errors,
@@ -23,7 +25,6 @@ from course_lib.autoencoders import (
     sparsity_kl,
     sparsity_term,
 )
-from course_lib.autoencoders import fully_connected_vae
 
 TOL = {"rtol": 1e-5, "atol": 1e-6}
 
@@ -361,3 +362,45 @@ def test_the_sparsity_term_trains_a_half_precision_code_without_inf():
 
     x = torch.tensor([[-30.0, 30.0, 0.0]], dtype=torch.float16)
     assert torch.isfinite(sparsity_term(0.05, 1.0)(Coder(), x))
+
+
+def test_corruption_of_image_batches_penalty_weights_of_zero_and_named_bad_inputs():
+    from course_lib.autoencoders import corrupt, l1_code_term, reconstruction_loss
+
+    images = torch.rand(4, 1, 8, 8)
+    g = torch.Generator().manual_seed(0)
+    noisy = corrupt(images, "gaussian", 0.5, generator=g)
+    assert noisy.shape == images.shape and (noisy - images).std().item() == pytest.approx(0.5,
+                                                                                        rel=0.15)
+    masked = corrupt(images, "masking", 0.5, generator=g)
+    assert masked.shape == images.shape and 0.3 < (masked == 0).float().mean().item() < 0.7
+    assert l1_code_term(0.0) is not None  # a weight of 0 switches a penalty off; it is allowed
+    with pytest.raises(TypeError, match="^x must be a torch.Tensor"):
+        corrupt("not a tensor", "gaussian", 0.1)
+    with pytest.raises(TypeError, match="^x_hat must be a torch.Tensor"):
+        reconstruction_loss("not a tensor", images)
+
+
+def test_autoencoder_checks_name_the_argument_and_the_shape_expected():
+    from course_lib.autoencoders import gaussian_kl, sparsity_kl
+
+    with pytest.raises(ValueError, match=r"^rho_hat must have shape 1 dimensions"):
+        sparsity_kl(0.05, torch.rand(2, 3))
+    with pytest.raises(TypeError, match="^mu must be"):
+        gaussian_kl("mu", torch.zeros(2, 2))
+    for build in (cl.fully_connected_autoencoder, cl.fully_connected_vae):
+        assert isinstance(build([4, 1]), nn.Module)  # a code of one number is allowed
+        for bad in ([4, 0], [4, -2]):
+            with pytest.raises(ValueError):
+                build(bad)
+
+
+def test_a_contractive_term_uses_the_path_it_was_given():
+    from course_lib.autoencoders import contractive_term
+
+    model = cl.fully_connected_autoencoder([6, 3])  # a ReLU-free linear code: no analytic path
+    penalty = contractive_term(1.0, path="analytic")
+    with pytest.raises(ValueError, match="analytic path needs"):
+        penalty(model, torch.rand(4, 6))
+    with pytest.raises(ValueError, match="path"):
+        contractive_term(1.0, path="exact")  # refused when written, not at the first batch

@@ -15,6 +15,7 @@ from course_lib.diagnostics import (
     GradientNormRecorder,
     activation_stats,
     gradient_norms,
+    record_activations,
     saturated_fraction,
     saturation,
 )
@@ -142,3 +143,78 @@ def test_gradient_norms_of_named_parameters_without_a_gradient_are_none():
         gradient_norms(model, ["2.weight"])
     with pytest.raises(ValueError, match="backward"):
         gradient_norms(nn.Linear(2, 2))
+
+
+# ---- diagnostics: activation statistics decided by hand --------------------------------------
+
+
+class Fixed(nn.Module):
+    """Returns a fixed activation tensor through an activation module (for its hook)."""
+
+    def __init__(self, activation: nn.Module, values: torch.Tensor) -> None:
+        super().__init__()
+        self.act, self.values = activation, values
+
+    def forward(self, x):
+        return self.act(self.values)
+
+
+def _one(activation, pre_activation):
+    stats = activation_stats(Fixed(activation, pre_activation), torch.zeros(1))
+    assert list(stats) == ["act"]
+    return stats["act"]
+
+
+def test_saturation_is_a_derivative_below_a_tenth_of_its_maximum():
+    # tanh: tanh' = 1 - tanh^2; below 0.1 from |x| > 1.82. Two of these four are saturated.
+    tanh = _one(nn.Tanh(), torch.tensor([[0.0, 1.0, 3.2, -4.0]]))
+    assert tanh.saturated == pytest.approx(0.5)
+    # sigmoid: sigma' < 0.025 from |x| > 3.64. One of four.
+    assert _one(nn.Sigmoid(), torch.tensor([[0.0, 3.5, -7.0, 2.0]])).saturated == 0.25
+    # hardtanh: flat where |output| reaches 1. Three of four (1.0 itself included).
+    assert _one(nn.Hardtanh(), torch.tensor([[0.5, 1.0, 2.0, -3.0]])).saturated == 0.75
+    # ReLU is not a saturating unit; a unit dead on every example is dead
+    relu = _one(nn.ReLU(), torch.tensor([[-1.0, 2.0, -3.0, 0.0], [-1.0, -2.0, 3.0, 0.0]]))
+    assert relu.saturated == 0.0 and relu.dead == 0.5  # units 0 and 3; units 1, 2 live once
+    assert relu.mean == pytest.approx(5 / 8)
+    values = torch.tensor([0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0])
+    assert relu.std == pytest.approx(values.std().item())
+
+
+def test_dead_units_of_feature_maps_and_of_a_single_vector():
+    maps = torch.ones(3, 2, 2, 2)
+    maps[:, 0, 1, 1] = -1.0  # one position of channel 0 is negative in every example
+    stats = _one(nn.ReLU(), maps)
+    assert stats.dead == pytest.approx(1 / 8)  # a unit is a (channel, row, column) position
+    single = _one(nn.ReLU(), torch.tensor([-1.0, 2.0]))  # 1-D: one unit over a batch of two
+    assert single.dead == 0.0 and single.std == pytest.approx(math.sqrt(2))
+    assert _one(nn.ReLU(), torch.tensor([-1.0, -2.0])).dead == 1.0
+    lone = _one(nn.ReLU(), torch.tensor([5.0]))
+    assert lone.std == 0.0 and lone.dead == 0.0
+
+
+def test_record_activations_names_the_layers_and_removes_its_hooks():
+    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 3), nn.ReLU())
+    x = torch.randn(4, 2)
+    with record_activations(model) as outputs:
+        y = model(x)
+    assert list(outputs) == ["1", "3"] and torch.equal(outputs["3"], y)
+    assert all(not m._forward_hooks for m in model.modules())
+    with record_activations(model, layer_types=(nn.Linear,)) as outputs:
+        model(x)
+    assert list(outputs) == ["0", "2"]
+    model.eval()
+    activation_stats(model, x)
+    assert not model.training  # the mode is left as it is
+
+
+def test_saturated_fraction_matches_the_closed_form_for_a_sigmoid_layer():
+    torch.manual_seed(0)
+    z = 4 * torch.randn(100_000, 1)
+    model = nn.Sequential(nn.Identity(), nn.Sigmoid())
+    # sigma'(z) < 0.025 <=> |z| > z0 with sigma(z0)(1 - sigma(z0)) = 0.025
+    z0 = math.log((1 + math.sqrt(1 - 4 * 0.025)) / (1 - math.sqrt(1 - 4 * 0.025)))
+    expected = (z.abs() > z0).float().mean().item()
+    assert abs(saturated_fraction(model, z) - expected) < 1e-3
+    with pytest.raises(ValueError, match="Sigmoid or nn.Tanh"):
+        saturated_fraction(nn.Sequential(nn.ReLU()), z)

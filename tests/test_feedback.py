@@ -299,7 +299,7 @@ def test_an_error_inside_torch_points_at_the_learner_s_line():
 
 
 def test_an_error_in_the_grader_s_cells_names_the_code_cell():
-    from course_lib.grading.check import _describe_error
+    from course_lib.grading.checker import _describe_error
 
     namespace: dict = {}
     exec(compile("import torch\ndef f(x):\n    return torch.ones(3) + x\n", "<code cell 4>",
@@ -332,7 +332,7 @@ def test_an_error_in_a_notebook_names_the_learner_s_cell(monkeypatch):
 
 
 def test_shape_hints_name_a_reduction_only_where_the_shapes_say_so():
-    from course_lib.grading.check import shape_hint
+    from course_lib.grading.checker import shape_hint
 
     error = ("The size of tensor a (3) must match the size of tensor b (8) at non-singleton "
              "dimension 1")
@@ -369,7 +369,7 @@ def test_every_exercise_catalogues_at_least_3_mistakes():
 @pytest.mark.parametrize("exercise_id, index", CATALOGUE,
                          ids=[f"{e}-{get(e).mutants[i].fn.__name__}" for e, i in CATALOGUE])
 def test_every_catalogued_mistake_gets_the_hint_that_names_it(exercise_id, index):
-    from course_lib.grading.check import (
+    from course_lib.grading.checker import (
         _case_problem, _mutant_outcomes, _output_right, reference_outcomes,
     )
 
@@ -665,7 +665,7 @@ def test_each_wrong_answer_of_a_second_pass_is_named_without_a_misleading_note(
 
 
 def test_known_mistakes_that_raise_match_wherever_the_error_was_raised():
-    from course_lib.grading.check import _error_key
+    from course_lib.grading.checker import _error_key
 
     message = "RuntimeError: The size of tensor a (3) must match the size of tensor b (2)"
     places = [

@@ -17,7 +17,7 @@ import pytest
 from scipy.stats import pointbiserialr
 
 from class_helpers import CHAPTER, expected_counts, synthetic_class
-from course_lib.grade import Submission
+from course_lib.grading.submissions import Submission
 from course_lib.grading import exercises_of, get, grade_solution, lms, report, roster
 from course_lib.grading.feedback import write_all
 from course_lib.grading.local import grade_cells

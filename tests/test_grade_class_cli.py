@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from course_lib.grading import exercises_of, get, grade_solution, solved_source
-from course_lib.grading.check import mistake_name
+from course_lib.grading.checker import mistake_name
 from grade_helpers import ROOT, notebook, run_grader
 
 CHAPTER = "activations"
@@ -136,7 +136,7 @@ def test_two_shards_merged_equal_one_run_and_unchanged_files_are_not_regraded(kl
     assert min(sizes) >= 1 and sum(sizes) == 7  # 6 notebooks and notes.txt, no missing rows
     merged = base / "merged.json"
     result = subprocess.run(
-        [sys.executable, "-m", "course_lib.grade", "merge", *map(str, shards), "--roster",
+        [sys.executable, "-m", "course_lib.grading", "merge", *map(str, shards), "--roster",
          str(klass["roster"]), "--roster-columns", "id=Student ID,name=Name,email=Email",
          "--json", str(merged)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

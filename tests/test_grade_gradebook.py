@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grade import choose_isolation
+from course_lib.grading.isolation import choose_isolation
 from course_lib.grading import exercises_of
 from course_lib.grading import solved_source
 from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
@@ -32,7 +32,7 @@ def test_a_killed_grader_keeps_every_row_it_had(tmp_path):
     notebook(folder / "d_slow.ipynb", SOLVED, slow)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
     grader = subprocess.Popen(
-        [sys.executable, "-m", "course_lib.grade",
+        [sys.executable, "-m", "course_lib.grading",
          *grade_args(folder, csv_path, json_path, jobs=1, timeout=600)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grade import FORGED, Sandbox, SandboxError, Settings, choose_isolation
+from course_lib.grading.isolation import (
+    FORGED, Sandbox, SandboxError, Settings, choose_isolation,
+)
 from course_lib.grading import exercises_of, solved_source
 from course_lib.grading.sandbox import read_frame
 from grade_helpers import grade_args, notebook, read_gradebooks, run_grader
@@ -39,7 +41,7 @@ ATTACK = r'''
 import io, json, os, select, struct, time
 import torch
 from course_lib.grading import exercises_of
-from course_lib.grading.check import reference_outcomes
+from course_lib.grading.checker import reference_outcomes
 from course_lib.grading.sandbox import _plain_value
 
 STEAL, JUNK = {steal}, {junk}

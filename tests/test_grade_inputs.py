@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grade import _resumed_gradebook, display_name
+from course_lib.grading.gradebook import resumed_gradebook
+from course_lib.grading.submissions import display_name
 from course_lib.grading import exercises_of, grade_solution, solved_source
 from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
 
@@ -30,7 +31,7 @@ STEPS = len(exercises_of("activations"))
 IN_PLACE = "def step(x):\n    return x.ge_(0)  # right values, but x is changed\n"
 PATCH = (
     "import sys\n"
-    "for name in ('course_lib.grading.compare', 'course_lib.grading.check'):\n"
+    "for name in ('course_lib.grading.compare', 'course_lib.grading.checker'):\n"
     "    sys.modules[name].difference = lambda *args, **kwargs: None\n"
 )
 FAKE_LINE = "n\x1b[31m\nalice.ipynb: 8\u20448\r\x1b[0m.ipynb"  # 8, fraction slash, 8
@@ -147,7 +148,7 @@ def test_a_killed_rerun_leaves_every_row_the_first_run_had(tmp_path):
             "time.sleep(300)\n")
     notebook(folder / "c_slow.ipynb", SOLVED, slow)
     csv_path, json_path = tmp_path / "g.csv", tmp_path / "g.json"
-    command = [sys.executable, "-m", "course_lib.grade",
+    command = [sys.executable, "-m", "course_lib.grading",
                *grade_args(folder, csv_path, json_path, isolation="process", timeout=600)]
     for run in range(2):
         grader = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -176,8 +177,8 @@ def test_a_csv_gradebook_is_not_overwritten_without_one_to_resume_from(tmp_path)
     csv_path = tmp_path / "g.csv"
     csv_path.write_text("submission,score\nalice.ipynb,8\n")
     with pytest.raises(SystemExit, match="--force to overwrite"):
-        _resumed_gradebook(csv_path, tmp_path / "missing.json")
-    assert _resumed_gradebook(None, tmp_path / "missing.json") is None
+        resumed_gradebook(csv_path, tmp_path / "missing.json")
+    assert resumed_gradebook(None, tmp_path / "missing.json") is None
     (tmp_path / "g.json").write_text("not json")
     with pytest.raises(SystemExit, match="not a gradebook of this grader"):
-        _resumed_gradebook(None, tmp_path / "g.json")
+        resumed_gradebook(None, tmp_path / "g.json")

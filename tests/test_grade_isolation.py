@@ -22,7 +22,9 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grade import Submission, choose_isolation, write_gradebooks
+from course_lib.grading.gradebook import write_gradebooks
+from course_lib.grading.isolation import choose_isolation
+from course_lib.grading.submissions import Submission
 from course_lib.grading import exercises_of, grade_solution
 from course_lib.grading import solved_source
 from grade_helpers import grade_args, notebook, processes_with, read_gradebooks, run_grader
@@ -166,7 +168,7 @@ def _hostile(folder: Path, csv_path: Path, cwd: Path, port: int) -> None:
     notebook(
         folder / "o_patches_checker.ipynb",
         "import course_lib as cl, importlib\nc = "
-        "importlib.import_module('course_lib.grading.check')\n"
+        "importlib.import_module('course_lib.grading.checker')\n"
         "c.judge = lambda *a, **k: c.Result('x', True, 1, 0, 'pass')\ncl.check = lambda *a: "
         "print('passed')\n"
         "cmp = importlib.import_module('course_lib.grading.compare')\ncmp.difference = lambda *a, "
@@ -416,7 +418,7 @@ def test_file_size_is_limited(graded):
 
 def _import_peak_mb() -> float:
     """The peak memory (MB) of a fresh Python that imports the grader and does nothing else."""
-    code = "import resource, course_lib.grade; print(resource.getrusage(0).ru_maxrss / 1024)"
+    code = "import resource, course_lib.grading.cli; print(resource.getrusage(0).ru_maxrss / 1024)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout)
 
@@ -481,7 +483,7 @@ def test_float64_default_passes_cl_check_too():
     exec(SOLVED, namespace)
     torch.set_default_dtype(torch.float64)
     try:
-        from course_lib.grading.check import _reference_cache
+        from course_lib.grading.checker import _reference_cache
 
         saved = dict(_reference_cache)
         _reference_cache.clear()

@@ -19,7 +19,7 @@ def test_self_test_finds_no_problem():
 
 def test_self_test_command_exits_zero():
     result = subprocess.run(
-        [sys.executable, "-m", "course_lib.grade", "--self-test"], capture_output=True, text=True
+        [sys.executable, "-m", "course_lib.grading", "--self-test"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"{len(all_exercises())} exercises, 0 problems" in result.stdout

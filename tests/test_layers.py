@@ -1,15 +1,15 @@
 """Tests of course_lib.layers against torch.nn.BatchNorm1d and closed forms, and of the
 chapter 4 exercises."""
-
 from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.testing import assert_close
 
-from course_lib.grading import exercises_of, grade_solution, self_test
 import course_lib as cl
+from course_lib.grading import exercises_of, grade_solution, self_test
 from course_lib.layers import BatchNorm1d, batchnorm_layers, fold_batchnorm, fold_network
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -289,3 +289,21 @@ def test_accuracy_in_train_mode_bad_batch_size(batch_size):
     model = nn.Sequential(nn.Linear(3, 2))
     with pytest.raises(ValueError, match="batch_size"):
         cl.layers.accuracy_in_train_mode(model, torch.randn(4, 3), torch.zeros(4), batch_size)
+
+
+def test_layer_norm_takes_a_single_vector_and_group_norm_names_a_bad_eps():
+    from course_lib.layers import GroupNorm, LayerNorm
+
+    x = torch.randn(6)
+    torch.testing.assert_close(LayerNorm(6)(x), F.layer_norm(x, (6,)), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="eps"):
+        GroupNorm(2, 4, eps=0.0)
+
+
+def test_batch_norm_counts_batches_in_an_integer_buffer_like_torch():
+    from course_lib.layers import BatchNorm1d
+
+    ours, theirs = BatchNorm1d(3), nn.BatchNorm1d(3)
+    assert ours.num_batches_tracked.dtype == theirs.num_batches_tracked.dtype == torch.long
+    with pytest.raises(ValueError, match="^eps"):
+        BatchNorm1d(3, eps=0.0)

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 
 from course_lib.grading import registry
-from course_lib.grading.check import solution_source
+from course_lib.grading.checker import solution_source
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted([*ROOT.glob("chapters/*.ipynb"), *ROOT.glob("exercises/*.ipynb")])

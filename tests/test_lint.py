@@ -2,7 +2,7 @@
 library, 80 for notebooks (the nested ruff.toml files; reference solutions: test_line_length.py).
 
 Notebook cells are read by ruff itself. The one exception is each notebook's first cell, which
-`course_lib.notebooks` generates and tests/test_notebooks.py checks character for character.
+`tools/notebooks.py` generates and tests/test_notebooks.py checks character for character.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib.notebooks import repository_release, repository_url, setup_cell_source
+from notebooks import repository_release, repository_url, setup_cell_source
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,3 +82,15 @@ def test_ruff_applies_the_bugbear_rules_to_the_library():
         cwd=ROOT, input=late, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 1 and "B023" in result.stdout, result.stdout + result.stderr
+
+
+def test_mypy_finds_nothing_in_course_lib():
+    """course_lib type-checks clean ([tool.mypy] in pyproject.toml says what is checked)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"],  # its cache, .mypy_cache/, makes a rerun fast
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )
+    if "No module named mypy" in result.stderr:
+        pytest.fail("mypy is not installed: pip install -e '.[dev]'")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+

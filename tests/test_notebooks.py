@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from course_lib.grading import chapters, exercises_of
-from course_lib.notebooks import (
+from notebooks import (
     SETUP_METADATA,
     SETUP_TAG,
     repository_release,
@@ -72,12 +72,12 @@ def test_first_cell_is_the_setup_cell_from_config(path):
     first = nbformat.read(path, as_version=4).cells[0]
     expected = setup_cell_source(repository_url(), repository_release())
     assert first.cell_type == "code" and first.source == expected, (
-        f"run: python -m course_lib.notebooks sync-setup {path.relative_to(ROOT)}"
+        f"run: python tools/notebooks.py sync-setup {path.relative_to(ROOT)}"
     )
     assert SETUP_TAG in first.metadata.get("tags", [])
     for key, value in SETUP_METADATA.items():  # collapsed in JupyterLab and on Colab
         assert first.metadata.get(key) == value, (
-            f"run: python -m course_lib.notebooks sync-setup {path.name}"
+            f"run: python tools/notebooks.py sync-setup {path.name}"
         )
 
 

@@ -18,7 +18,7 @@ import pytest
 
 import course_lib as cl
 from course_lib.grading import exercises_of, get
-from course_lib.grading.check import HiddenSolution, solution_source
+from course_lib.grading.checker import HiddenSolution, solution_source
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISE_NOTEBOOKS = sorted(ROOT.glob("exercises/*.ipynb"))
@@ -103,7 +103,7 @@ def test_committed_notebook_stores_no_solution(path):
     nb = nbformat.read(path, as_version=4)
     assert not shown_solutions(nb), (
         f"{path.name} stores reference solutions in its outputs: {shown_solutions(nb)}; call "
-        "cl.solution(id) without reveal=True and re-execute (python -m course_lib.notebooks "
+        "cl.solution(id) without reveal=True and re-execute (python tools/notebooks.py "
         "execute)"
     )
 

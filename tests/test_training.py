@@ -394,3 +394,266 @@ def test_accuracy_of_several_classes_is_unchanged_and_mismatched_rows_are_an_err
         cl.accuracy(logits, torch.tensor([[1], [0], [0]]))  # would broadcast to (3, 3)
     per_position = torch.tensor([[[0.9, 0.1], [0.1, 0.9]]])  # (N, C, L): arg-max over C
     assert cl.accuracy(per_position, torch.tensor([[0, 0]])) == pytest.approx(0.5)
+
+
+# ---- fit and evaluate: what is logged -------------------------------------------------------
+
+
+def _three_classes(n: int, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 5, generator=g)
+    return X, torch.randint(0, 3, (n,), generator=g)
+
+
+def _frozen_fit(model, X, y, **kwargs):
+    """`fit` with SGD at lr 0: the model never changes, so every logged number is computable."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    return cl.fit(model, X, y, optimizer=optimizer, **kwargs)
+
+
+def test_at_lr_0_fit_logs_the_loss_and_accuracy_of_the_model_on_the_data():
+    torch.manual_seed(0)
+    X, y = _three_classes(103)  # batches of 10: the last one has 3 examples
+    X_val, y_val = _three_classes(37, seed=1)
+    model = nn.Linear(5, 3)
+    with torch.no_grad():
+        loss, acc = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
+        val_loss, val_acc = F.cross_entropy(model(X_val), y_val).item(), cl.accuracy(
+            model(X_val), y_val)
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=3, batch_size=10,
+                    validation=(X_val, y_val))
+    assert h.num_epochs == 3 and not h.diverged and not h.stopped
+    for key, expected in [("loss", loss), ("accuracy", acc), ("val_loss", val_loss),
+                          ("val_accuracy", val_acc)]:
+        assert h[key] == pytest.approx([expected] * 3, rel=1e-5), key
+    assert 0.2 < acc < 0.6  # a real mix of right and wrong answers, not all or nothing
+
+
+def test_at_lr_0_every_metric_sees_each_example_with_its_own_label():
+    X, y = _three_classes(64)
+    model = nn.Linear(5, 3)
+    seen = []
+
+    def count_right(output, target):
+        seen.append(len(target))
+        return (output.argmax(1) == target).sum().item()
+
+    with torch.no_grad():
+        right = (model(X).argmax(1) == y).sum().item()
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=2, batch_size=7,
+                    metrics={"right": count_right})
+    assert h["right"] == [right, right] and seen == [64, 64]
+    assert set(h.keys()) == {"loss", "right"}  # the given metrics replace the default accuracy
+
+
+def test_at_lr_0_an_autoencoder_logs_its_reconstruction_loss_and_terms():
+    X, _ = _three_classes(50)
+    model = nn.Linear(5, 5)
+
+    def loss_fn(output, target):
+        mse = F.mse_loss(output, target)
+        return {"loss": 2 * mse, "mse": mse}
+
+    with torch.no_grad():
+        mse = F.mse_loss(model(X), X).item()
+    penalty = {"l1": lambda m, x: 0.01 * m.weight.abs().sum()}
+    with torch.no_grad():
+        l1 = 0.01 * model.weight.abs().sum().item()
+    h = _frozen_fit(model, X, None, loss_fn=loss_fn, num_epochs=1, batch_size=16,
+                    validation=X, penalties=penalty)
+    assert set(h.keys()) == {"loss", "mse", "data_loss", "l1", "val_loss", "val_mse",
+                             "val_data_loss", "val_l1"}
+    for prefix in ("", "val_"):
+        assert h[prefix + "mse"][0] == pytest.approx(mse, rel=1e-5)
+        assert h[prefix + "data_loss"][0] == pytest.approx(2 * mse, rel=1e-5)
+        assert h[prefix + "l1"][0] == pytest.approx(l1, rel=1e-5)
+        assert h[prefix + "loss"][0] == pytest.approx(2 * mse + l1, rel=1e-5)
+
+
+def test_evaluate_returns_the_loss_terms_and_metrics_of_the_whole_set_in_batches():
+    X, y = _three_classes(45)
+    model = nn.Linear(5, 3)
+    with torch.no_grad():
+        expected = F.cross_entropy(model(X), y).item(), cl.accuracy(model(X), y)
+    for batch_size in (7, 45, 4096):
+        got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=batch_size)
+        assert got == pytest.approx({"loss": expected[0], "accuracy": expected[1]}, rel=1e-5)
+    assert cl.evaluate(model, X, y) == pytest.approx({"accuracy": expected[1]})
+    penalty = {"p": lambda m, x: x.abs().mean()}  # a per-batch mean: weighted by batch size
+    got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=7, penalties=penalty)
+    assert got["p"] == pytest.approx(X.abs().mean().item(), rel=1e-5)
+    assert got["loss"] == pytest.approx(expected[0] + X.abs().mean().item(), rel=1e-5)
+    assert got["data_loss"] == pytest.approx(expected[0], rel=1e-5)
+
+
+# ---- fit and evaluate: train and eval modes (dropout, batch norm) ---------------------------
+
+
+def _noisy_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5),
+                         nn.Linear(16, 3))
+
+
+def test_fit_trains_in_train_mode_and_validates_in_eval_mode():
+    X, y = _three_classes(96)
+    model = _noisy_model()
+    model.eval()
+    h = _frozen_fit(model, X, y, loss_fn=F.cross_entropy, num_epochs=1, batch_size=32,
+                    validation=(X, y))
+    assert model.training  # fit leaves the model in train mode
+    model.eval()
+    with torch.no_grad():
+        eval_loss = F.cross_entropy(model(X), y).item()
+    # validation: eval mode (no dropout, running statistics), on the same data and model
+    assert h["val_loss"][0] == pytest.approx(eval_loss, rel=1e-5)
+    # training: dropout active and batch statistics: a different (here larger) loss
+    assert h["loss"][0] > eval_loss + 0.05
+
+
+def test_evaluate_runs_in_eval_mode_leaves_running_stats_alone_and_restores_the_mode():
+    X, y = _three_classes(64)
+    model = _noisy_model()
+    model.train()
+    model(X)  # running statistics away from their initial values
+    bn = model[1]
+    mean, var = bn.running_mean.clone(), bn.running_var.clone()
+    got = cl.evaluate(model, X, y, loss_fn=F.cross_entropy, batch_size=10)
+    assert model.training
+    assert torch.equal(bn.running_mean, mean) and torch.equal(bn.running_var, var)
+    model.eval()
+    with torch.no_grad():
+        expected = F.cross_entropy(model(X), y).item()
+    assert got["loss"] == pytest.approx(expected, rel=1e-5)
+    again = cl.evaluate(model, X, y, loss_fn=F.cross_entropy)
+    assert not model.training and again["loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_the_scheduler_steps_once_per_epoch_whatever_the_number_of_batches():
+    X, y = _three_classes(50)
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=3,
+           batch_size=4, scheduler=scheduler)
+    assert scheduler.last_epoch == 3 and optimizer.param_groups[0]["lr"] == 0.125
+
+
+def test_train_gives_the_run_its_seed_optimizer_schedule_and_validation():
+    data = cl.make_moons(200)
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.5, num_epochs=3, batch_size=16, optimizer="sgd",
+                 momentum=0.9, schedule=lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1, 0.1))
+    result = cl.train(run, data, seed=3)
+    assert result.run.seed == 3 and result.history.num_epochs == 3
+    assert "val_accuracy" in result.history
+    with torch.no_grad():
+        val = cl.accuracy(result.model(data.X_val), data.y_val)
+    assert result.history.last("val_accuracy") == pytest.approx(val)
+    same = cl.train(run.replace(seed=3), data)
+    assert torch.equal(same.model.weight, result.model.weight)
+    other = cl.train(run, data, seed=4)
+    assert not torch.equal(other.model.weight, result.model.weight)
+    optimizer = cl.make_optimizer(run, nn.Linear(2, 2))
+    assert optimizer.param_groups[0]["momentum"] == 0.9 and optimizer.param_groups[0]["lr"] == 0.5
+
+
+def test_summaries_of_seeds():
+    assert cl.mean_std([0.5]) == (0.5, 0.0)
+    mean, std = cl.mean_std([0.2, 0.4, 0.9])
+    assert mean == pytest.approx(0.5) and std == pytest.approx(math.sqrt(0.13))
+    assert cl.format_mean_std([0.2, 0.4, 0.9]) == "50.0 ± 36.1%"
+    assert cl.format_mean_std([0.5, float("nan")]) == "diverged (1 of 2 seeds)"
+    assert cl.format_score(0.4567) == "45.7%" and cl.format_score(0.4567, digits=2) == "45.67%"
+
+
+# ---- the second run of `make mutate`: training, data, layers, autoencoders ---------------------
+
+
+def _counting_sgd(steps: list, made: list):
+    """An optimizer factory for `Run(optimizer=...)` that counts the steps it takes."""
+    def make(params, lr):
+        optimizer = torch.optim.SGD(params, lr=lr)
+        optimizer.register_step_post_hook(lambda *_: steps.append(1))
+        made.append(optimizer)
+        return optimizer
+    return make
+
+
+def test_train_takes_the_runs_own_optimizer_batch_size_and_schedule():
+    data = cl.make_moons(200)  # 120 training examples
+    assert len(data.X_train) == 120
+    steps, made = [], []
+    halve = lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)  # noqa: E731
+    run = cl.Run(lambda: nn.Linear(2, 2), lr=0.4, num_epochs=2, batch_size=50,
+                 optimizer=_counting_sgd(steps, made), schedule=halve)
+    cl.train(run, data)
+    assert len(steps) == 2 * 3  # batches of 50, 50 and 20 in each epoch
+    assert made[0].param_groups[0]["lr"] == pytest.approx(0.4 * 0.5**2)
+
+
+def test_fit_takes_batches_of_64_unless_told_otherwise():
+    X, y = _three_classes(130)  # 64 + 64 + 2
+    model = nn.Linear(5, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(1))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1)
+    assert len(steps) == 3
+
+
+def test_train_without_validation_rows_logs_no_validation():
+    data = cl.make_moons(200)
+    empty = cl.Split(data.X_train, data.y_train, data.X_val[:0], data.y_val[:0], data.X_test,
+                     data.y_test)
+    result = cl.train(cl.Run(lambda: nn.Linear(2, 2), num_epochs=1), empty)
+    assert "loss" in result.history and "val_loss" not in result.history
+
+
+def test_train_seeds_wants_a_list_of_seeds():
+    run = cl.Run(lambda: nn.Linear(2, 2), num_epochs=1)
+    for bad in (3, []):
+        with pytest.raises((TypeError, ValueError), match="seeds"):
+            cl.train_seeds(run, cl.make_moons(100), bad)
+
+
+def test_a_parameter_without_a_gradient_in_a_batch_is_not_moved_by_that_step():
+    class Gate(nn.Module):  # `extra` takes part only in full batches
+        def __init__(self):
+            super().__init__()
+            self.linear, self.extra = nn.Linear(5, 3), nn.Parameter(torch.zeros(3))
+
+        def forward(self, x):
+            out = self.linear(x)
+            return out + self.extra if len(x) == 10 else out
+
+    torch.manual_seed(0)
+    X, y = _three_classes(23)  # batches of 10, 10 and 3
+    model = Gate()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    values = []
+    optimizer.register_step_post_hook(lambda *_: values.append(model.extra.detach().clone()))
+    cl.fit(model, X, y, loss_fn=F.cross_entropy, optimizer=optimizer, num_epochs=1,
+           batch_size=10)
+    assert not torch.equal(values[0], values[1])  # moved by the full batches
+    assert torch.equal(values[1], values[2])  # left alone by the batch it took no part in
+
+
+def test_metrics_of_an_autoencoder_and_of_a_vae_see_the_outputs_and_the_inputs():
+    torch.manual_seed(0)
+    X = torch.rand(40, 6)
+    seen = []
+
+    def error(output, target):
+        x_hat = output[0] if isinstance(output, tuple) else output
+        seen.append(target)
+        return float(((x_hat - target) ** 2).mean())
+
+    for model, loss_fn in [
+        (cl.fully_connected_autoencoder([6, 2]), cl.reconstruction_loss),
+        (cl.fully_connected_vae([6, 2]), cl.elbo_loss),
+    ]:
+        seen.clear()
+        h = _frozen_fit(model, X, None, loss_fn=loss_fn, num_epochs=1, batch_size=16,
+                        metrics={"error": error})
+        assert "error" in h and torch.equal(torch.sort(seen[0], dim=0).values,
+                                            torch.sort(X, dim=0).values)

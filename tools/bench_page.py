@@ -2,7 +2,7 @@
 
     python tools/bench_page.py artifacts/bench.json benchmarks/notebooks.md
 
-Reads the JSON rows that `python -m course_lib.notebooks bench` writes (notebook, seconds, peak_mb)
+Reads the JSON rows that `python tools/notebooks.py bench` writes (notebook, seconds, peak_mb)
 and writes a Markdown table, with the budgets checked, that `performance.md` includes. The table
 is committed, so the site builds from a fresh clone without running the benchmark.
 """

@@ -39,7 +39,7 @@ CAUGHT = {1: "killed", 3: "killed", 36: "timeout", -24: "timeout", 24: "timeout"
 # the maintainers' self-test of the exercises, the revealed solutions, and chapter 12's text
 # corpora (tests/test_words.py). A mangled name is module.x_function or module.xǁClassǁmethod.
 LEFT_OUT = re.compile(
-    r"course_lib\.grading\.check\.x(_(_describe_error|_field|_wrap|_telling|_part_names"
+    r"course_lib\.grading\.checker\.x(_(_describe_error|_field|_wrap|_telling|_part_names"
     r"|_gradient_note|_where_sizes|shape_hint|_hint|_show_expected|solution_source|solution"
     r"|_stub|self_test|_mutant_outcomes)|ǁ(Solution|HiddenSolution)ǁ.*)__mutmut_"
     r"|course_lib\.grading\.compare\.x_(show|_round|_where|_shape_detail|_first_values|_status"

@@ -6,7 +6,7 @@ share a budget (a share of the submission's time limit); a cell that runs past w
 stopped by an exception raised in it (`CellTimeout`, through SIGALRM, re-raised every half second
 if the cell swallows it) and the cells after it still run, each with a short grace. What the
 notebook defined by then is graded; the stopped cell is reported as a cell error that says so.
-Used by the instructor's grader (`python -m course_lib.grade`) for every chapter's exercises.
+Used by the instructor's grader (`python -m course_lib.grading`) for every chapter's exercises.
 """
 
 from __future__ import annotations

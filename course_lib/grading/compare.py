@@ -246,15 +246,14 @@ def excess(expected: Any, got: Any, rtol: float = 1e-5, atol: float = 1e-6) -> f
         ratio = torch.where(torch.isnan(ratio), math.inf, ratio)
         return float(torch.where(agree, 0.0, ratio).max())
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
-        if isinstance(got, torch.Tensor) and got.numel() == 1:
-            got = got.item()
-        if not isinstance(got, (int, float)) or isinstance(got, bool):
+        number = got.item() if isinstance(got, torch.Tensor) and got.numel() == 1 else got
+        if not isinstance(number, (int, float)) or isinstance(number, bool):
             return math.inf
-        if got == expected or (math.isnan(expected) and math.isnan(got)):
+        if number == expected or (math.isnan(expected) and math.isnan(number)):
             return 0.0
         scale = atol + rtol * abs(expected)
-        ratio = abs(got - expected) / scale if scale > 0 else math.inf
-        return math.inf if math.isnan(ratio) else ratio
+        gap = abs(number - expected) / scale if scale > 0 else math.inf
+        return math.inf if math.isnan(gap) else gap
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
             return math.inf

@@ -6,7 +6,7 @@ in the notebook: the failing input, the expected and obtained values, the hint, 
 It shows nothing of the reference solution beyond what the learner's own check shows. The page
 has no script and loads nothing (inline style; a Content-Security-Policy that forbids anything
 else), so it opens offline and can be mailed or uploaded as it is. Pages are named after the
-student id (with a roster), else after the submission. Used by `python -m course_lib.grade`.
+student id (with a roster), else after the submission. Used by `python -m course_lib.grading`.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def page_name(row: Any) -> str:
 
 def write_all(rows: list, folder: Path) -> list[Path]:
     """One page per student (graded, unreadable or missing rows); return the files written."""
-    from course_lib.grade import _write_atomically
+    from course_lib.grading.gradebook import write_atomically
 
     folder = Path(folder)
     written, used = [], set()
@@ -107,6 +107,6 @@ def write_all(rows: list, folder: Path) -> list[Path]:
         while name in used:  # two submissions with one name in different folders
             name, k = f"{stem}-{k}.html", k + 1
         used.add(name)
-        _write_atomically(folder / name, page(row))
+        write_atomically(folder / name, page(row))
         written.append(folder / name)
     return written

@@ -5,7 +5,7 @@ the student's files in /autograder/submission, runs the script /autograder/run_a
 reads /autograder/results/results.json. This module is that script's body (the scripts are in
 `tools/gradescope/`: `setup.sh`, `run_autograder`): it grades the
 notebook(s) of the submission folder with the instructor's grader (the same sandbox, judging and
-partial credit as `python -m course_lib.grade`; where bubblewrap cannot run in the container the
+partial credit as `python -m course_lib.grading`; where bubblewrap cannot run in the container the
 submission runs as a plain process, said in the output) and writes results.json
 (`course_lib.grading.lms.gradescope_results`): one test per exercise with its points, status and
 `cl.check`'s feedback. A `run_autograder` is then two lines:
@@ -27,7 +27,9 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    from course_lib.grade import Settings, _write_atomically, grade_paths
+    from course_lib.grading.cli import grade_paths
+    from course_lib.grading.gradebook import write_atomically
+    from course_lib.grading.isolation import Settings
     from course_lib.grading.lms import gradescope_results
 
     parser = argparse.ArgumentParser(prog="python -m course_lib.grading.gradescope")
@@ -40,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     results = args.root / "results" / "results.json"
     notebooks = sorted(submission.rglob("*.ipynb")) if submission.is_dir() else []
     if not notebooks:
-        _write_atomically(results, json.dumps({
+        write_atomically(results, json.dumps({
             "score": 0,
             "output": "No notebook (.ipynb) was found in the submission: upload the exercise "
                       "notebook itself.",
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     data = gradescope_results(best)
     if len(notebooks) > 1:
         data["output"] += f" (graded {best.submission}, the best of {len(notebooks)} notebooks)"
-    _write_atomically(results, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    write_atomically(results, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     print(json.dumps({"score": data["score"], "tests": len(data["tests"])}))
     return 0
 

@@ -1,5 +1,5 @@
 """Gradebook files: the grader's own CSV and JSON, and the layouts Canvas, Moodle and Gradescope
-import (`python -m course_lib.grade ... --format canvas|moodle|gradescope|csv|json`).
+import (`python -m course_lib.grading ... --format canvas|moodle|gradescope|csv|json`).
 
 - csv: one row per submission (or roster student): identity, status, total, then per exercise in
   notebook order its points and its status, error, the isolation in a few words.
@@ -150,7 +150,7 @@ def json_text(rows: list) -> str:
 
 def row_from_record(data: dict) -> Any:
     """A `Submission` rebuilt from its JSON record (for `merge` and regrading)."""
-    from course_lib.grade import Submission
+    from course_lib.grading.submissions import Submission
 
     if not isinstance(data, dict) or "submission" not in data:
         raise ValueError("a gradebook record needs at least a 'submission' field")
@@ -279,26 +279,26 @@ def _file_name(r: Any) -> str:
 
 def write(fmt: str, rows: list, ids: list[str], path: Path, assignment: str = "") -> list[Path]:
     """Write `rows` in format `fmt` at `path` (a folder for gradescope with several rows)."""
-    from course_lib.grade import _write_atomically
+    from course_lib.grading.gradebook import write_atomically
 
     assignment = assignment or "Exercises"
     if fmt == "csv":
-        _write_atomically(path, csv_text(rows, ids))
+        write_atomically(path, csv_text(rows, ids))
     elif fmt == "json":
-        _write_atomically(path, json_text(rows))
+        write_atomically(path, json_text(rows))
     elif fmt == "canvas":
-        _write_atomically(path, canvas_text(rows, assignment))
+        write_atomically(path, canvas_text(rows, assignment))
     elif fmt == "moodle":
-        _write_atomically(path, moodle_text(rows, assignment))
+        write_atomically(path, moodle_text(rows, assignment))
     elif fmt == "gradescope":
         graded = [r for r in rows if r.status in ("graded", "unreadable")]
         if len(graded) == 1 and path.suffix == ".json":
-            _write_atomically(path, json.dumps(gradescope_results(graded[0]), indent=1) + "\n")
+            write_atomically(path, json.dumps(gradescope_results(graded[0]), indent=1) + "\n")
             return [path]
         written = []
         for r in graded:
             target = path / _file_name(r)
-            _write_atomically(target, json.dumps(gradescope_results(r), indent=1) + "\n")
+            write_atomically(target, json.dumps(gradescope_results(r), indent=1) + "\n")
             written.append(target)
         return written
     else:

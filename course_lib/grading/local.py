@@ -2,10 +2,10 @@
 
 `grade_cells(name, cells, chapter)` executes code cells in a fresh namespace (a cell that raises
 does not stop the rest), runs each exercise's function on its cases (`collect`) and judges the
-outcomes (`judge`), and returns a gradebook row exactly as `python -m course_lib.grade` fills it
+outcomes (`judge`), and returns a gradebook row exactly as `python -m course_lib.grading` fills it
 (`course_lib.grading.points.record_result`). For code you trust only: the reports' tests build a
 synthetic class of reference solutions and known mistakes with it, in a fraction of the time of
-a sandbox each. Untrusted notebooks go through `course_lib.grade`.
+a sandbox each. Untrusted notebooks go through `course_lib.grading`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ __all__ = ["grade_cells"]
 
 def grade_cells(name: str, cells: list[str], chapter: str):
     """The gradebook row of a notebook made of `cells` (Python sources), on `chapter`."""
-    from course_lib.grade import Submission
+    from course_lib.grading.submissions import Submission
     from course_lib.grading import exercises_of
-    from course_lib.grading.check import collect, judge, reference_outcomes
+    from course_lib.grading.checker import collect, judge, reference_outcomes
     from course_lib.grading.points import exercise_order, missing_status, record_result
 
     exercises = exercise_order(exercises_of(chapter))

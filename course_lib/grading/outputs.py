@@ -1,10 +1,10 @@
 """What a grading run hands out besides its gradebook, and the `merge` command.
 
-The options of `python -m course_lib.grade` for a class: `--roster`, `--roster-columns`,
+The options of `python -m course_lib.grading` for a class: `--roster`, `--roster-columns`,
 `--match` (`course_lib.grading.roster`), `--format` with `--output` and `--assignment`
 (`course_lib.grading.lms`), `--feedback DIR` (`course_lib.grading.feedback`), `--report FILE`
 (`course_lib.grading.report`), `--shard K/N` and `--previous` (`course_lib.grading.shards`); and
-`python -m course_lib.grade merge GRADEBOOK.json... [--json F] [--csv F] [the same outputs]`.
+`python -m course_lib.grading merge GRADEBOOK.json... [--json F] [--csv F] [the same outputs]`.
 """
 
 from __future__ import annotations
@@ -120,12 +120,13 @@ def write_outputs(args: argparse.Namespace, rows: list, echo: Any = print) -> li
 
 
 def merge_main(argv: list[str]) -> int:
-    """`python -m course_lib.grade merge A.json B.json ... --json all.json [...]`."""
-    from course_lib import grade
+    """`python -m course_lib.grading merge A.json B.json ... --json all.json [...]`."""
+    from course_lib.grading import gradebook
+    from course_lib.grading.submissions import Submission
     from course_lib.grading import roster, shards
 
     parser = argparse.ArgumentParser(
-        prog="python -m course_lib.grade merge",
+        prog="python -m course_lib.grading merge",
         description="Join the JSON gradebooks of shards (--shard K/N) into one.",
     )
     parser.add_argument("gradebooks", nargs="+", type=Path, metavar="GRADEBOOK.json")
@@ -134,7 +135,7 @@ def merge_main(argv: list[str]) -> int:
     add_options(parser, grading=False)
     args = parser.parse_args(argv)
     options = class_options(parser, args)
-    rows, seen = [], {}
+    rows, seen = [], dict[str, Path]()
     for path in args.gradebooks:
         try:
             loaded = shards.load_gradebook(path)
@@ -153,7 +154,7 @@ def merge_main(argv: list[str]) -> int:
         template = next((r for r in merged if r.status == "graded"), None)
 
         def new_row(student: dict) -> Any:
-            row = grade.Submission("", status="missing", student=dict(student),
+            row = Submission("", status="missing", student=dict(student),
                                    error="no submission")
             if template is not None:
                 row.scores = {i: 0 for i in template.scores}
@@ -167,7 +168,7 @@ def merge_main(argv: list[str]) -> int:
             [r for r in merged if r.status != "missing"], options["roster"], new_row
         )
     ids = list(dict.fromkeys(i for r in merged if r.status != "ignored" for i in r.scores))
-    grade.write_gradebooks(merged, args.csv, args.json, ids)
+    gradebook.write_gradebooks(merged, args.csv, args.json, ids)
     write_outputs(args, merged)
     print(f"merged {len(args.gradebooks)} gradebooks: {len(merged)} rows")
     return 0

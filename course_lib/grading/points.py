@@ -10,7 +10,7 @@ points. Each gradebook cell has a status beside its points:
 - timed out: a case ran past its time limit, or the notebook's time ran out before it was run.
 
 Columns follow the order of the chapter's exercise notebook (`exercises/NN_slug.ipynb`), else the
-order of the reference solutions in `course_lib.exercises`. Used by `python -m course_lib.grade`.
+order of the reference solutions in `course_lib.exercises`. Used by `python -m course_lib.grading`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import json
 import re
 from pathlib import Path
 
-from course_lib.grading.check import STATUSES
+from course_lib.grading.checker import STATUSES
 from course_lib.grading.exercise import Exercise
 
 __all__ = [

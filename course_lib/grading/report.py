@@ -9,7 +9,7 @@ exercise), which is low or negative for an exercise that does not separate stron
 weak ones. It names the hardest exercise (lowest mean fraction) and its most common mistake.
 Plots (matplotlib, embedded as PNG): a histogram of totals and the statuses per exercise. The
 same numbers go to a JSON beside the page for scripts. The page has no script. Used by
-`python -m course_lib.grade`.
+`python -m course_lib.grading`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from course_lib.grading.check import STATUSES
+from course_lib.grading.checker import STATUSES
 from course_lib.grading.points import number
 
 __all__ = ["point_biserial", "summarise", "write"]
@@ -79,7 +79,7 @@ def summarise(rows: list, ids: list[str]) -> dict:
                 "discrimination": None if rpb is None else round(rpb, 4),
             }
         )
-    rated = [e for e in exercises if e["mean_fraction"] is not None]
+    rated: list[dict[str, Any]] = [e for e in exercises if e["mean_fraction"] is not None]
     hardest = min(rated, key=lambda e: (e["mean_fraction"], e["id"])) if rated else None
     return {
         "submissions": len(graded),
@@ -213,11 +213,11 @@ def page(summary: dict, title: str = "What the class got wrong") -> str:
 
 def write(rows: list, ids: list[str], path: Path) -> list[Path]:
     """Write the HTML report at `path` and its numbers at `path` with the suffix .json."""
-    from course_lib.grade import _write_atomically
+    from course_lib.grading.gradebook import write_atomically
 
     summary = summarise(rows, ids)
     path = Path(path)
-    _write_atomically(path, page(summary))
+    write_atomically(path, page(summary))
     numbers = path.with_suffix(".json")
-    _write_atomically(numbers, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
+    write_atomically(numbers, json.dumps(summary, indent=1, ensure_ascii=False) + "\n")
     return [path, numbers]

@@ -12,7 +12,7 @@ are flagged and listed after the roster.
 Identical submissions are flagged for the instructor, never penalised: byte-identical files, and
 notebooks whose code is the same cell for cell once comments, blank lines and the cells of the
 shipped exercise notebook (the template everyone starts from) are left out.
-Used by `python -m course_lib.grade`.
+Used by `python -m course_lib.grading`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The grading sandbox: a server that runs submitted notebooks, one fresh process each.
 
-Started by the instructor's grader (`course_lib.grade`), under bubblewrap where it can run, as
+Started by the instructor's grader (`course_lib.grading`), under bubblewrap where it can run, as
 `python -I -m course_lib.grading.sandbox CONFIG_JSON`. It imports PyTorch, `course_lib` and every
 exercise once and builds the test cases before any submission runs, then serves requests on its
 standard input: for each notebook it forks a child that first closes every descriptor but its
@@ -418,7 +418,7 @@ class _NoInput:
     that asked are noted in the row."""
 
     def __init__(self) -> None:
-        self.cell, self.cells = 0, []
+        self.cell, self.cells = 0, list[int]()
 
     def __call__(self, prompt: Any = "") -> str:
         if self.cell not in self.cells:
@@ -468,7 +468,7 @@ def _work(config: dict, plan: dict, request: dict, raw: bytes, out: int) -> None
 
     import torch
 
-    from course_lib.grading.check import collect
+    from course_lib.grading.checker import collect
     from course_lib.grading.compare import plain
 
     _set_limits(config)
@@ -616,7 +616,9 @@ def _grade_one(
     os.close(write_end)
     nonce = read_frame(inp, 256).decode("ascii", "replace")
     deadline = started + float(request["timeout"])
-    chunks, size, status, code = [], 0, {"outcome": "finished"}, None
+    chunks: list[bytes] = []
+    size, code = 0, None
+    status: dict[str, Any] = {"outcome": "finished"}
     try:
         while True:
             wait = deadline - time.monotonic()
@@ -656,7 +658,7 @@ def _grade_one(
         status["code"] = code
     finally:
         os.close(read_end)
-        if not namespaces:
+        if tmp is not None:  # no namespaces: a plain process group, a folder of its own
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
             shutil.rmtree(tmp, ignore_errors=True)
@@ -675,12 +677,11 @@ def _prepare(exercise_ids: list[str]) -> dict:
     torch.set_num_threads(1)  # one core per sandbox; and no OpenMP pool that a fork would break
     with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    import importlib
 
     import course_lib  # noqa: F401  the notebooks import it: already done
     import course_lib.grading as grading
 
-    check = importlib.import_module("course_lib.grading.check")  # the module, not the function
+    from course_lib.grading import checker as check
 
     original = check.solution
 
@@ -693,7 +694,7 @@ def _prepare(exercise_ids: list[str]) -> dict:
                 os.environ[check.GRADING_ENV] = saved
 
     for module in (check, grading, course_lib):
-        module.solution = solution
+        setattr(module, "solution", solution)  # noqa: B010 (course_lib's own name, replaced)
     plan = {}
     for exercise_id in exercise_ids:
         exercise = grading.get(exercise_id)

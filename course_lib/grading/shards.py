@@ -3,12 +3,12 @@
 `--shard K/N` grades the K-th of N slices of a class folder. A file's slice depends on its name
 alone (a hash of its path below the class folder), so it is stable when files are added or
 removed and any batch scheduler (a Slurm array, a Kubernetes Job with completions) can run the N
-slices on N machines. `python -m course_lib.grade merge shard*.json --json all.json [--roster
+slices on N machines. `python -m course_lib.grading merge shard*.json --json all.json [--roster
 ...] [--format ...]` joins their JSON gradebooks into one, in the order one run would give: the
 roster's (with its missing students), else by file name. `--previous gradebook.json` reuses the
 rows of submissions whose content hash (SHA-256 of the file) and exercises are unchanged instead
 of running them again (rows that had an error, a time limit say, are graded again).
-Used by `python -m course_lib.grade`.
+Used by `python -m course_lib.grading`.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Notebooks: the Colab setup cell, executing notebooks to store their outputs, and benchmarking.
+"""Notebooks, a maintainer's tool (never installed with course_lib): the Colab setup cell,
+executing notebooks to store their outputs, and benchmarking.
 
-`python -m course_lib.notebooks execute NB...` refreshes stored outputs (`make execute`);
-`python -m course_lib.notebooks bench NB...` measures execution time and peak kernel memory
-(`make bench`); `python -m course_lib.notebooks sync-setup NB...` rewrites each notebook's setup
+`python tools/notebooks.py execute NB...` refreshes stored outputs (`make execute`);
+`python tools/notebooks.py bench NB...` measures execution time and peak kernel memory
+(`make bench`); `python tools/notebooks.py sync-setup NB...` rewrites each notebook's setup
 cell from the repository URL and the release in `_config.yml`, the one place they are kept.
 """
 from __future__ import annotations
@@ -187,7 +188,7 @@ def _kernel_usage(client) -> tuple[int, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.notebooks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python tools/notebooks.py", description=__doc__)
     parser.add_argument("command", choices=["execute", "bench", "sync-setup"])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--json", type=Path, default=ROOT / "artifacts" / "bench.json",

@@ -306,6 +306,28 @@ def reference_outcomes(exercise: Exercise) -> tuple[list[Case], list[Outcome]]:
     return _reference_cache[exercise.id]
 
 
+@contextmanager
+def default_dtype(exercise: Exercise, dtype: torch.dtype) -> Iterator[None]:
+    """Build and judge `exercise`'s cases under the default `dtype`, as a notebook that changed it
+    built them; the cases cached under float32 are untouched, those made meanwhile forgotten."""
+    if dtype == torch.float32:
+        yield
+        return
+    cached = {exercise.id: _reference_cache.pop(exercise.id, None)}
+    mutants = {k: _mutant_cache.pop(k) for k in list(_mutant_cache) if k[0] == exercise.id}
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+        _reference_cache.pop(exercise.id, None)
+        for key in [k for k in _mutant_cache if k[0] == exercise.id]:
+            del _mutant_cache[key]
+        _reference_cache.update({k: v for k, v in cached.items() if v is not None})
+        _mutant_cache.update(mutants)
+
+
 def _mutant_outcomes(exercise: Exercise, index: int) -> list[Outcome]:
     key = (exercise.id, index)
     if key not in _mutant_cache:
@@ -378,7 +400,7 @@ def _gradient_note(
     output_ok = difference(expected["output"], got["output"], exercise.rtol, exercise.atol) is None
     names = _part_names(exercise)
     errors = {k: relative_error(expected[k], got.get(k)) for k in grads}
-    worst = max(errors, key=errors.get)
+    worst = max(errors, key=lambda k: errors[k])
     if difference(expected[worst], got.get(worst), exercise.rtol, exercise.atol) is None:
         return ""
     label = names.get(worst, worst)

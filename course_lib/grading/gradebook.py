@@ -1,0 +1,80 @@
+"""Gradebooks: written after every row, replaced whole, resumed by a rerun. For instructors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from course_lib.grading.submissions import Submission, display_name
+
+__all__ = [
+    "resumed_gradebook", "write_atomically", "write_gradebooks",
+]
+
+
+# ---- gradebooks ------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
+        return "'" + value
+    return value
+
+
+def write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_gradebooks(
+    rows: list[Submission],
+    csv_path: Path | None,
+    json_path: Path | None,
+    ids: list[str] | None = None,
+) -> None:
+    """CSV and JSON gradebooks (`course_lib.grading.lms`: columns, records); each file is
+    replaced whole (written aside, then renamed)."""
+    from course_lib.grading import lms
+
+    ids = ids if ids is not None else list(dict.fromkeys(i for r in rows for i in r.scores))
+    if csv_path:
+        write_atomically(csv_path, lms.csv_text(rows, ids))
+    if json_path:
+        write_atomically(json_path, lms.json_text(rows))
+
+
+def resumed_gradebook(csv_path: Path | None, json_path: Path | None) -> Path | None:
+    """The `json_path` gradebook a rerun resumes from (`--previous` by default), if it exists;
+    refuses a file that is not one, and a CSV gradebook that would be overwritten with nothing
+    to resume from."""
+    if json_path and json_path.exists():
+        try:
+            records = json.loads(json_path.read_text(encoding="utf-8"))
+            assert isinstance(records, list)
+        except (OSError, ValueError, AssertionError):
+            raise SystemExit(
+                f"error: --json {display_name(json_path)} is not a gradebook of this grader: "
+                "move it away, or pass --force to overwrite it"
+            ) from None
+        return json_path
+    if csv_path and csv_path.exists():
+        raise SystemExit(
+            f"error: --csv {display_name(csv_path)} exists and there is no --json gradebook to "
+            "resume from: pass the previous run's --json too, or --force to overwrite it"
+        )
+    return None
