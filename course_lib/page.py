@@ -2,8 +2,9 @@
 
 Every chapter and exercise notebook starts with `cl.setup()`. A number that the prose quotes is
 computed by a cell and handed to the page with `cl.glue("name", value)`; the markdown inserts it
-with MyST's glue role, for example ``{glue:text}`dropout_gain:+.1f` ``, so the site shows the
-number that this run printed, not one typed from another machine's output. Chapter 1.
+with MyST's ``{glue:text}`` role, its name and a format in backquotes (``dropout_gain:+.1f``), so
+the site shows the number that this run printed, not one typed from another machine's output.
+Chapter 1.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def setup(seed: int = 0) -> None:
     """Prepare this notebook the course's way, and print what it runs on. Chapter 1.
 
     Its side effects, all of them:
+
     - matplotlib draws in the course's style (`use_course_style`);
     - Python, NumPy and torch are seeded with `seed` (plus `COURSE_SEED_OFFSET`), and torch's
       deterministic algorithms are on (`seed_everything`);
@@ -42,9 +44,10 @@ def setup(seed: int = 0) -> None:
 def glue(name: str, value: Any) -> None:
     """Hand `value` to the page under `name`, for the prose to quote. Chapter 1.
 
-    The markdown writes ``{glue:text}`name:.1f` `` (a format after the colon) and the built site
-    shows this run's value; a NumPy or torch scalar is glued as its plain number. Nothing is
-    displayed in the notebook: print the value too where a reader of the notebook should see it.
+    The markdown quotes it with the ``{glue:text}`` role followed by ``name:.1f`` in backquotes
+    (a format after the colon), and the built site shows this run's value; a NumPy or torch
+    scalar is glued as its plain number. Nothing is displayed in the notebook: print the value
+    too where a reader of the notebook should see it.
     The record is the one MyST-NB's `glue(name, value, display=False)` writes (tests/test_page.py
     compares them), written through IPython: importing MyST-NB costs 2-3 s of CPU in every
     chapter, and Colab does not have it.
