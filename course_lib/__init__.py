@@ -134,7 +134,7 @@ from course_lib.training import (
     train_seeds,
 )
 
-__version__ = "0.3.0"  # the one place; pyproject.toml reads it (CHANGELOG.md)
+__version__ = "0.4.0"  # the one place; pyproject.toml reads it (CHANGELOG.md)
 
 # Every name imported above, and only those (one import statement per module: add yours there).
 __all__ = sorted(
