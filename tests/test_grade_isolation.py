@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from course_lib.grading.gradebook import write_gradebooks
+from course_lib.grading.lms import write_gradebooks
 from course_lib.grading.isolation import choose_isolation
 from course_lib.grading.submissions import Submission
 from course_lib.grading import exercises_of, grade_solution

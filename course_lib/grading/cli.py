@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from course_lib.grading.gradebook import resumed_gradebook, write_gradebooks
+from course_lib.grading.gradebook import resumed_gradebook
+from course_lib.grading.lms import write_gradebooks
 from course_lib.grading.isolation import Sandbox, SandboxError, Settings, choose_isolation
 from course_lib.grading.judging import grade_one
 from course_lib.grading.submissions import (

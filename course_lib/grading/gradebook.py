@@ -1,4 +1,7 @@
-"""Gradebooks: written after every row, replaced whole, resumed by a rerun. For instructors."""
+"""Gradebook files: each written whole or not at all, and the one a rerun resumes from.
+
+For instructors. Their formats (CSV, JSON, Canvas, Moodle, Gradescope) are `lms.py`'s.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +10,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from course_lib.grading.submissions import Submission, display_name
+from course_lib.grading.submissions import display_name
 
-__all__ = [
-    "resumed_gradebook", "write_atomically", "write_gradebooks",
-]
-
-
-# ---- gradebooks ------------------------------------------------------------------------------
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r", "\n"):
-        return "'" + value
-    return value
+__all__ = ["resumed_gradebook", "write_atomically"]
 
 
 def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to `path` aside, then rename it: a reader sees the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -39,23 +30,6 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-
-
-def write_gradebooks(
-    rows: list[Submission],
-    csv_path: Path | None,
-    json_path: Path | None,
-    ids: list[str] | None = None,
-) -> None:
-    """CSV and JSON gradebooks (`course_lib.grading.lms`: columns, records); each file is
-    replaced whole (written aside, then renamed)."""
-    from course_lib.grading import lms
-
-    ids = ids if ids is not None else list(dict.fromkeys(i for r in rows for i in r.scores))
-    if csv_path:
-        write_atomically(csv_path, lms.csv_text(rows, ids))
-    if json_path:
-        write_atomically(json_path, lms.json_text(rows))
 
 
 def resumed_gradebook(csv_path: Path | None, json_path: Path | None) -> Path | None:

@@ -38,7 +38,7 @@ from course_lib.grading.points import number
 
 __all__ = [
     "FORMATS", "canvas_text", "csv_text", "gradescope_results", "json_text", "moodle_text",
-    "record", "row_from_record", "write",
+    "record", "row_from_record", "write", "write_gradebooks",
 ]
 
 FORMATS = ("csv", "json", "canvas", "moodle", "gradescope")
@@ -275,6 +275,17 @@ def _file_name(r: Any) -> str:
 
 
 # ---- writing ----------------------------------------------------------------------------------
+
+
+def write_gradebooks(
+    rows: list, csv_path: Path | None, json_path: Path | None, ids: list[str] | None = None
+) -> None:
+    """The CSV and JSON gradebooks, rewritten after every row; each file is replaced whole."""
+    ids = ids if ids is not None else list(dict.fromkeys(i for r in rows for i in r.scores))
+    if csv_path:
+        write("csv", rows, ids, csv_path)
+    if json_path:
+        write("json", rows, ids, json_path)
 
 
 def write(fmt: str, rows: list, ids: list[str], path: Path, assignment: str = "") -> list[Path]:

@@ -121,7 +121,7 @@ def write_outputs(args: argparse.Namespace, rows: list, echo: Any = print) -> li
 
 def merge_main(argv: list[str]) -> int:
     """`python -m course_lib.grading merge A.json B.json ... --json all.json [...]`."""
-    from course_lib.grading import gradebook
+    from course_lib.grading import lms
     from course_lib.grading.submissions import Submission
     from course_lib.grading import roster, shards
 
@@ -168,7 +168,7 @@ def merge_main(argv: list[str]) -> int:
             [r for r in merged if r.status != "missing"], options["roster"], new_row
         )
     ids = list(dict.fromkeys(i for r in merged if r.status != "ignored" for i in r.scores))
-    gradebook.write_gradebooks(merged, args.csv, args.json, ids)
+    lms.write_gradebooks(merged, args.csv, args.json, ids)
     write_outputs(args, merged)
     print(f"merged {len(args.gradebooks)} gradebooks: {len(merged)} rows")
     return 0
