@@ -9,4 +9,4 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tools"))
 
-pytest_plugins = ["nbval_tolerance"]
+pytest_plugins = ["nbval_tolerance", "site_fixtures"]  # the browser tests' site, browser, server

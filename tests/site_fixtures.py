@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -360,3 +361,32 @@ def search_term(title: str) -> str:
     if not words:
         raise ValueError(f"no search term in title {title!r}")
     return max(words, key=len).lower()
+
+
+# --- fixtures of the browser tests (a plugin of the root conftest: every test module sees them) --
+
+@pytest.fixture(scope="module")
+def site():
+    """The book, built once per run (site_build), or the test fails with the build's problems."""
+    result = site_build()
+    if result.returncode != 0:
+        pytest.fail("the book does not build (see test_site.py):\n" + "\n".join(result.problems[-20:]))
+    return result
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: apt-get install -y chromium (.ci/run does this)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with SiteServer(site.html) as running:
+        yield running

@@ -12,9 +12,8 @@ chapter). On a phone
 button opens the page's sections, no page scrolls sideways (code and maths scroll in their own
 box), no figure is cut off (each fits its column, and one shown smaller than drawn opens at full
 size on a tap, with a visible cue); on a laptop (1280 px) every code box holds its 80-character
-lines and the menu button hides and shows the sidebar. axe-core finds no serious or critical
-accessibility violation on any page, in light or dark mode. Phone, laptop and dark-mode
-screenshots land in artifacts/screenshots/ too.
+lines and the menu button hides and shows the sidebar. Phone, laptop and dark-mode screenshots
+land in artifacts/screenshots/ too. (Accessibility: test_accessibility.py.)
 
 The last test breaks a copy of the site on purpose and shows that the checker reports each fault.
 """
@@ -26,24 +25,19 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import sync_playwright
 
 from site_fixtures import (
     _IMAGES_JS,
-    CHROMIUM,
     SCREENSHOTS,
     PageReport,
     SiteServer,
     expected_launch_links,
     inspect_page,
-    launch_chromium,
     load_config,
     notebook_docnames,
     offline_context,
     search_results,
     search_term,
-    site_build,
     toc_docnames,
 )
 
@@ -65,30 +59,6 @@ SERIOUS = ("serious", "critical")  # axe-core impacts that fail a page
 
 def _shot_name(docname: str, mode: str) -> str:
     return f"{docname.replace('/', '__')}-{mode}"
-
-
-@pytest.fixture(scope="module")
-def site():
-    result = site_build()
-    if result.returncode != 0:
-        pytest.fail("the book does not build (see test_site.py):\n" + "\n".join(result.problems[-20:]))
-    return result
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(f"Debian's Chromium is missing at {CHROMIUM}: apt-get install -y chromium (.ci/run does this)")
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def server(site):
-    with SiteServer(site.html) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -365,33 +335,6 @@ def test_code_boxes_hold_80_characters_and_figures_stay_legible_on_a_laptop(serv
     finally:
         context.close()
     assert boxes > 100 and figures > 30, f"only {boxes} code boxes and {figures} figures found"
-    assert not problems, "\n".join(problems)
-
-
-# Dark mode changes colours, not structure: axe checks it on a page of each kind (a table of
-# cited works, code, figures, maths, an exercise, the API reference), light mode on every page.
-DARK_AXE_PAGES = [PAGES[0], CHAPTERS[1], CHAPTERS[4], EXERCISES[4], "notation", "api"]
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-def test_axe_finds_no_serious_accessibility_violation(server, browser, scheme):
-    """axe-core (the copy the axe-playwright-python package bundles, no network) on every page in
-    light mode, and in dark mode on a page of each kind."""
-    context = offline_context(browser, server.base, viewport=VIEWPORT, color_scheme=scheme)
-    axe, problems = Axe(), []
-    try:
-        page = context.new_page()
-        for docname in PAGES if scheme == "light" else DARK_AXE_PAGES:
-            page.goto(f"{server.base}{docname}.html", wait_until="load")
-            page.evaluate(_IMAGES_JS)
-            for violation in axe.run(page).response["violations"]:
-                if violation["impact"] in SERIOUS:
-                    nodes = [node["html"][:80] for node in violation["nodes"][:3]]
-                    problems.append(f"{docname} ({scheme}): {violation['id']} "
-                                    f"({violation['impact']}, {len(violation['nodes'])}): {nodes}")
-        page.close(run_before_unload=True)
-    finally:
-        context.close()
     assert not problems, "\n".join(problems)
 
 
