@@ -81,7 +81,7 @@ PORTABLE_SELECTION := tests chapters exercises --ignore=tests/test_browser.py \
 	--ignore=tests/test_grade_inputs.py --ignore=tests/test_grade_isolation.py \
 	--ignore=tests/test_grade_parity.py --ignore=tests/test_hpo.py --ignore=tests/test_hpo_faults.py \
 	--ignore=tests/test_nbval_tolerance.py --ignore=tests/test_margins.py \
-	--ignore=tests/test_cpu_profiles.py --ignore=tests/test_pdf.py \
+	--ignore=tests/test_cpu_profiles.py --ignore=tests/test_pdf.py --ignore=tests/test_accessibility.py \
 	--ignore=tests/test_grade_class.py --ignore=tests/test_grade_class_cli.py \
 	--ignore=tests/test_makefile.py
 
